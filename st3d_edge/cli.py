@@ -1,0 +1,81 @@
+"""The ``st3d-edge`` command line: a thin typer app; each command lives in ``st3d_edge.commands``.
+
+Exit codes: 0 success, 1 some inputs of a batch failed, 2 bad usage or unusable input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Annotated
+
+import typer
+
+from st3d_edge import __version__
+from st3d_edge.errors import St3dError
+
+# One module per command; each defines ``register(app)``. Heavy imports (torch, onnx)
+# happen inside the commands so that `st3d-edge --help` and the edge commands stay light.
+COMMAND_MODULES = (
+    "synth",
+    "pretrain",
+    "train",
+    "evaluate",
+    "export",
+    "infer",
+    "bench",
+    "demo",
+)
+
+app = typer.Typer(
+    name="st3d-edge",
+    help="3D Student-Teacher anomaly detection for 3D scans: train on good parts, find defects on the edge.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"st3d-edge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """3D Student-Teacher anomaly detection for 3D scans."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"st3d_edge.commands.{_name}").register(app)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except St3dError as exc:
+        from st3d_edge.console import err
+
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

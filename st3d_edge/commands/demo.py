@@ -1,0 +1,9 @@
+"""`st3d-edge demo` (not yet written: registers nothing)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    return None

@@ -1,0 +1,1 @@
+"""st3d_edge.data"""
