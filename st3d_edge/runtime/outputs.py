@@ -1,0 +1,161 @@
+"""What ``st3d-edge infer`` writes per scan, every file atomically.
+
+* ``<name>_map.tiff``: the anomaly map, float32, the scan's H x W. Invalid pixels (no 3D point)
+  are 0: scores are distances, so 0 reads as "no evidence of a defect", and the file stays
+  usable by tools that choke on NaN; the valid mask is the scan's own (all-zero xyz).
+* ``<name>_heatmap.png``: the map through an inferno-like colour scale implemented here (nine
+  control points, linear in between). The scale runs from 0 to twice the bundle's pixel
+  threshold when the bundle has one, so the threshold sits mid-scale and colours compare across
+  scans; without it, from 0 to the scan's own maximum. Invalid pixels are mid grey.
+* ``<name>.ply`` (with ``--ply``): the scan's valid points, binary little-endian PLY with
+  ``float x, y, z; uchar red, green, blue; float score`` per vertex, coloured like the heatmap.
+* ``results.jsonl``: one JSON object per scan (file, image score, verdict, per-stage ms, ...).
+
+Names: ``<name>`` is the scan's path relative to the common folder of all inputs, with the
+suffix and any ``xyz`` folder dropped and ``/`` turned into ``_`` (``crack/xyz/000.tiff`` ->
+``crack_000``), so the scans of an MVTec-style tree do not overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from st3d_edge.io_utils import atomic_path, write_text_atomic
+
+RESULTS_NAME = "results.jsonl"
+INVALID_RGB = (128, 128, 128)
+
+# Inferno-like: (position, r, g, b), sampled from the perceptually uniform "inferno" scale.
+_CONTROL = np.array(
+    [
+        (0.000, 0, 0, 4),
+        (0.125, 31, 12, 72),
+        (0.250, 85, 15, 109),
+        (0.375, 136, 34, 106),
+        (0.500, 186, 54, 85),
+        (0.625, 227, 89, 51),
+        (0.750, 249, 140, 10),
+        (0.875, 249, 201, 50),
+        (1.000, 252, 255, 164),
+    ],
+    dtype=np.float64,
+)
+
+
+def colormap(values: np.ndarray, vmax: float) -> np.ndarray:
+    """uint8 RGB (..., 3) of ``values / vmax`` clipped to [0, 1]; NaN maps to 0."""
+    scale = float(vmax) if np.isfinite(vmax) and vmax > 0 else 1.0
+    t = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64) / scale, nan=0.0), 0.0, 1.0)
+    rgb = [np.interp(t, _CONTROL[:, 0], _CONTROL[:, c]) for c in (1, 2, 3)]
+    return np.rint(np.stack(rgb, axis=-1)).astype(np.uint8)
+
+
+def colour_scale_max(values: np.ndarray, pixel_threshold: float | None) -> float:
+    if pixel_threshold is not None and np.isfinite(pixel_threshold) and pixel_threshold > 0:
+        return 2.0 * float(pixel_threshold)
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else 1.0
+
+
+def write_map_tiff(path: str | Path, anomaly_map: np.ndarray) -> Path:
+    import tifffile
+
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, np.asarray(anomaly_map, dtype=np.float32))
+    return Path(path)
+
+
+def heatmap_rgb(anomaly_map: np.ndarray, valid: np.ndarray, vmax: float) -> np.ndarray:
+    rgb = colormap(anomaly_map, vmax)
+    rgb[~valid] = INVALID_RGB
+    return rgb
+
+
+def write_heatmap_png(path: str | Path, anomaly_map: np.ndarray, valid: np.ndarray, vmax: float) -> Path:
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(heatmap_rgb(anomaly_map, valid, vmax), mode="RGB").save(tmp, format="PNG")
+    return Path(path)
+
+
+PLY_VERTEX = np.dtype(
+    [
+        ("x", "<f4"),
+        ("y", "<f4"),
+        ("z", "<f4"),
+        ("red", "u1"),
+        ("green", "u1"),
+        ("blue", "u1"),
+        ("score", "<f4"),
+    ]
+)
+
+
+def write_ply(path: str | Path, points: np.ndarray, scores: np.ndarray, vmax: float) -> Path:
+    """Binary little-endian PLY of the points coloured by score (any 3D viewer opens it)."""
+    vertices = np.empty(len(points), dtype=PLY_VERTEX)
+    for i, axis in enumerate("xyz"):
+        vertices[axis] = points[:, i]
+    rgb = colormap(scores, vmax)
+    for i, channel in enumerate(("red", "green", "blue")):
+        vertices[channel] = rgb[:, i]
+    vertices["score"] = scores
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment st3d-edge anomaly scores\n"
+        f"element vertex {len(points)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\n"
+        "property float score\nend_header\n"
+    )
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(header.encode("ascii"))
+            fh.write(vertices.tobytes())
+    return Path(path)
+
+
+def read_ply(path: str | Path) -> np.ndarray:
+    """Read back a PLY written by :func:`write_ply` (for tests and tools)."""
+    data = Path(path).read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    return np.frombuffer(data[end:], dtype=PLY_VERTEX)
+
+
+def output_names(paths: Sequence[Path]) -> dict[Path, str]:
+    """A unique file-name stem per input scan (see the module docstring)."""
+    resolved = [Path(p).resolve() for p in paths]
+    if not resolved:
+        return {}
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    names = {}
+    for original, path in zip(paths, resolved, strict=True):
+        parts = [part for part in path.relative_to(root).with_suffix("").parts if part != "xyz"]
+        names[Path(original)] = "_".join(parts)
+    return names
+
+
+def read_results(path: str | Path) -> list[dict]:
+    """The records of a results.jsonl; a torn last line (an interrupted writer) is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def append_result(path: str | Path, record: dict) -> None:
+    """Add (or replace, by ``file``) one scan's record; the whole file is rewritten atomically."""
+    records = [r for r in read_results(path) if r.get("file") != record["file"]]
+    records.append(record)
+    write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from st3d_edge.runtime import outputs
+from st3d_edge.runtime.timing import StageClock, summarize, summarize_runs
+from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
+
+
+def test_colormap_ends_and_midpoint():
+    rgb = outputs.colormap(np.array([0.0, 1.0, 2.0, 4.0, -1.0, np.nan]), vmax=2.0)
+    assert rgb.dtype == np.uint8 and rgb.shape == (6, 3)
+    assert tuple(rgb[0]) == (0, 0, 4)  # the bottom of the scale
+    assert tuple(rgb[1]) == (186, 54, 85)  # the middle control point: the pixel threshold's colour
+    assert tuple(rgb[2]) == tuple(rgb[3]) == (252, 255, 164)  # top, clipped above
+    assert tuple(rgb[4]) == tuple(rgb[5]) == (0, 0, 4)  # below 0 and NaN go to the bottom
+
+
+def test_colormap_matches_a_per_value_reference():
+    values = np.linspace(0, 1, 37)
+    ctrl = outputs._CONTROL
+    expected = []
+    for v in values:  # find the segment, interpolate linearly, round
+        j = min(int(np.searchsorted(ctrl[:, 0], v, side="right")) - 1, len(ctrl) - 2)
+        t = (v - ctrl[j, 0]) / (ctrl[j + 1, 0] - ctrl[j, 0])
+        expected.append(np.rint(ctrl[j, 1:] + t * (ctrl[j + 1, 1:] - ctrl[j, 1:])))
+    assert_close(outputs.colormap(values, 1.0), np.array(expected), **EXACT, what="colormap")
+
+
+def test_colour_scale_uses_the_pixel_threshold_when_known():
+    values = np.array([0.1, 3.0], dtype=np.float32)
+    assert outputs.colour_scale_max(values, 0.5) == 1.0
+    assert outputs.colour_scale_max(values, None) == 3.0
+
+
+def test_map_tiff_and_heatmap_png(tmp_path):
+    amap = np.array([[0.0, 1.0], [2.0, 0.5]], dtype=np.float32)
+    valid = np.array([[False, True], [True, True]])
+    outputs.write_map_tiff(tmp_path / "m.tiff", amap)
+    back = tifffile.imread(tmp_path / "m.tiff")
+    assert back.dtype == np.float32
+    assert_close(back, amap, **EXACT, what="map tiff")
+    outputs.write_heatmap_png(tmp_path / "h.png", amap, valid, vmax=2.0)
+    png = np.asarray(Image.open(tmp_path / "h.png"))
+    assert png.shape == (2, 2, 3)
+    assert tuple(png[0, 0]) == outputs.INVALID_RGB
+    assert tuple(png[1, 0]) == (252, 255, 164)
+    assert not list(tmp_path.glob(".*tmp"))  # atomic writes leave no temporaries
+
+
+def test_ply_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    pts = rng.standard_normal((50, 3)).astype(np.float32)
+    scores = rng.random(50).astype(np.float32)
+    outputs.write_ply(tmp_path / "c.ply", pts, scores, vmax=1.0)
+    head = (tmp_path / "c.ply").read_bytes()[:200].decode("ascii", "replace")
+    assert head.startswith("ply\nformat binary_little_endian 1.0\n") and "element vertex 50" in head
+    back = outputs.read_ply(tmp_path / "c.ply")
+    assert_close(np.stack([back["x"], back["y"], back["z"]], 1), pts, **EXACT, what="xyz")
+    assert_close(back["score"], scores, **EXACT, what="score")
+    rgb = np.stack([back["red"], back["green"], back["blue"]], 1)
+    assert_close(rgb, outputs.colormap(scores, 1.0), **EXACT, what="colours")
+
+
+def test_output_names_are_unique_in_an_mvtec_tree():
+    paths = [Path("d/tire/test/crack/xyz/000.tiff"), Path("d/tire/test/good/xyz/000.tiff")]
+    assert list(outputs.output_names(paths).values()) == ["crack_000", "good_000"]
+    assert list(outputs.output_names([Path("a/b/007.tiff")]).values()) == ["007"]
+
+
+def test_results_jsonl_append_replace_and_torn_line(tmp_path):
+    path = tmp_path / "results.jsonl"
+    outputs.append_result(path, {"file": "a", "image_score": 1.0})
+    outputs.append_result(path, {"file": "b", "image_score": 2.0})
+    outputs.append_result(path, {"file": "a", "image_score": 3.0})
+    with open(path, "a") as fh:
+        fh.write('{"file": "c", "ima')  # an interrupted foreign writer
+    records = outputs.read_results(path)
+    assert [(r["file"], r["image_score"]) for r in records] == [("b", 2.0), ("a", 3.0)]
+    assert all(json.loads(line) for line in path.read_text().splitlines()[:2])
+
+
+def test_stage_clock_and_summaries():
+    clock = StageClock()
+    with clock.stage("sample"):
+        pass
+    with clock.stage("sample"):
+        pass
+    assert set(clock.ms) == {"sample"} and clock.ms["sample"] >= 0
+    stats = summarize([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    assert_close([stats["median"], stats["p90"]], [5.5, 9.1], **FLOAT32_SAME_MATH, what="median/p90")
+    table = summarize_runs([{"knn": 1.0, "read": 2.0}, {"knn": 3.0, "read": 2.0}])
+    assert list(table) == ["read", "knn", "total"]
+    assert table["total"]["median"] == 4.0
