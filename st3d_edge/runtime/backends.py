@@ -227,14 +227,19 @@ class Selection:
 
 
 def select_backend(
-    choice: str, onnx_path: str | Path, engine_path: str | Path | None = None, threads: int = 0
+    choice: str,
+    onnx_path: str | Path,
+    engine_path: str | Path | None = None,
+    threads: int = 0,
+    gpu_onnx_path: str | Path | None = None,
 ) -> Selection:
     """Build the inference backend for ``--backend auto|onnxruntime|tensorrt``.
 
     ``engine_path`` is the bundle's engine when it has one that was built for this GPU (the
     bundle loader decides that), else None. ``auto``: TensorRT when there is such an engine and
     TensorRT imports, then onnxruntime with its GPU providers when onnxruntime-gpu sees a GPU,
-    then onnxruntime on the CPU.
+    then onnxruntime on the CPU. ``onnx_path`` is the FP32 graph (always used on the CPU);
+    ``gpu_onnx_path`` the graph of the bundle's precision for the GPU providers (default: the same).
     """
     if choice not in BACKEND_CHOICES:
         raise St3dError(f"unknown backend {choice!r}; choose one of: {', '.join(BACKEND_CHOICES)}")
@@ -248,7 +253,8 @@ def select_backend(
     if choice == "auto" and engine_path is not None and _tensorrt_importable():
         return Selection(TensorRTBackend(engine_path), "TensorRT: the bundle has an engine for this GPU")
     gpu = onnxruntime_gpu_providers()
-    backend = OnnxRuntimeBackend(onnx_path, providers=gpu, threads=threads)
+    path = gpu_onnx_path if gpu and gpu_onnx_path is not None else onnx_path
+    backend = OnnxRuntimeBackend(path, providers=gpu, threads=threads)
     if backend.on_device:
         return Selection(backend, f"onnxruntime with {', '.join(backend.providers[:-1])}")
     why = "no GPU execution provider" if not gpu else "the GPU providers did not load"

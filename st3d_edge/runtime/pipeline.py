@@ -1,0 +1,216 @@
+"""One scan through the edge pipeline: TIFF -> valid points -> n samples -> kNN -> scores -> map.
+
+Decisions the paper leaves open, as taken here:
+
+* Sampling uses the bundle's sampler (the one the model was trained with) to
+  ``min(n, valid points)`` points; a scan with fewer valid points than n is used whole. A scan
+  with fewer than k + 1 valid points has no kNN graph and is rejected with a one-line error.
+* Every valid pixel gets a score by inverse-distance weighting over its 4 nearest sampled
+  points (weights 1/d^2), see :mod:`st3d_edge.runtime.geometry_backend`.
+* The anomaly map is H x W float32 with invalid pixels 0 (:mod:`st3d_edge.runtime.outputs`).
+* The image score is the maximum over sampled points of the mean score of each point's 8
+  nearest neighbours (st3d_edge.geometry.smoothing.image_score); the verdict is ``anomalous``
+  when it exceeds the bundle's image threshold, ``good`` otherwise, ``unknown`` when the bundle
+  has no threshold. Pixels above the pixel threshold are counted as ``anomalous_pixels``.
+* Stage times (ms): read, sample, knn, inference, fill, image_score; the map assembly is part of
+  ``fill``. Preprocessing (background-plane removal, when the bundle asks for it) is timed as
+  ``preprocess``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from st3d_edge.errors import St3dError, file_error
+from st3d_edge.runtime.backends import Selection, select_backend
+from st3d_edge.runtime.geometry_backend import CpuGeometry, call
+from st3d_edge.runtime.timing import StageClock
+
+VERDICT_GOOD = "good"
+VERDICT_ANOMALOUS = "anomalous"
+VERDICT_UNKNOWN = "unknown"
+
+
+@dataclass
+class ScanResult:
+    path: Path
+    anomaly_map: np.ndarray  # (H, W) float32, invalid pixels 0
+    valid: np.ndarray  # (H, W) bool: the pixels that were scored
+    points: np.ndarray  # (m, 3) float32: the scored points, row-major
+    point_scores: np.ndarray  # (m,) float32: the score of every valid point, row-major
+    image_score: float
+    verdict: str
+    ms: dict[str, float] = field(default_factory=dict)
+    valid_points: int = 0
+    sampled_points: int = 0
+    anomalous_pixels: int | None = None
+
+    @property
+    def total_ms(self) -> float:
+        return float(sum(self.ms.values()))
+
+    def record(self) -> dict:
+        """The JSON line ``infer`` appends to results.jsonl."""
+        return {
+            "file": str(self.path),
+            "image_score": float(self.image_score),
+            "verdict": self.verdict,
+            "ms": {k: round(v, 3) for k, v in self.ms.items()},
+            "total_ms": round(self.total_ms, 3),
+            "valid_points": self.valid_points,
+            "sampled_points": self.sampled_points,
+            "anomalous_pixels": self.anomalous_pixels,
+        }
+
+
+def bundle_thresholds(bundle: Any) -> tuple[float | None, float | None]:
+    """(image threshold, pixel threshold) of a bundle; None where it has none."""
+    thresholds = getattr(bundle, "thresholds", None) or {}
+    if not isinstance(thresholds, dict):
+        thresholds = vars(thresholds)
+
+    def pick(*keys: str) -> float | None:
+        for key in keys:
+            value = thresholds.get(key)
+            if value is not None:
+                return float(value)
+        return None
+
+    return pick("image", "image_threshold"), pick("pixel", "pixel_threshold")
+
+
+def verdict_for(image_score: float, image_threshold: float | None) -> str:
+    if image_threshold is None:
+        return VERDICT_UNKNOWN
+    return VERDICT_ANOMALOUS if image_score > image_threshold else VERDICT_GOOD
+
+
+class ScanScorer:
+    """Scores scans with one bundle, one inference backend and one geometry backend.
+
+    ``bundle`` needs ``n``, ``k``, ``sampler`` and ``thresholds``; ``backend`` needs
+    ``run(points, knn) -> scores``; ``geometry`` is a geometry backend (CPU by default).
+    """
+
+    def __init__(self, bundle: Any, backend: Any, geometry: Any | None = None) -> None:
+        self.bundle = bundle
+        self.backend = backend
+        self.geometry = geometry if geometry is not None else CpuGeometry()
+        self.n = int(bundle.n)
+        self.k = int(bundle.k)
+        self.sampler = str(getattr(bundle, "sampler", "fps") or "fps")
+        self.remove_plane = bool(getattr(bundle, "remove_plane", False))
+        self.image_threshold, self.pixel_threshold = bundle_thresholds(bundle)
+
+    def _clock(self) -> StageClock:
+        sync = (
+            getattr(self.geometry, "synchronize", None)
+            if getattr(self.geometry, "on_device", False)
+            else None
+        )
+        return StageClock(sync=sync)
+
+    def score_file(self, path: str | Path, gt_path: str | Path | None = None) -> ScanResult:
+        """Read a scan TIFF and score it; ``read`` is timed with the rest."""
+        from st3d_edge.data.mvtec import read_scan
+
+        clock = self._clock()
+        with clock.stage("read"):
+            scan = read_scan(path, gt_path)
+        return self.score(scan, clock)
+
+    def score(self, scan: Any, clock: StageClock | None = None) -> ScanResult:
+        """Score a ``st3d_edge.data.mvtec.Scan`` (anything with ``path, valid, points, pixels``)."""
+        clock = clock or self._clock()
+        geometry = self.geometry
+        points = np.asarray(scan.points, dtype=np.float32)
+        pixels = np.asarray(scan.pixels)
+        if self.remove_plane:
+            from st3d_edge.data.plane import remove_background_plane
+
+            with clock.stage("preprocess"):
+                keep = remove_background_plane(points)
+                points, pixels = points[keep], pixels[keep]
+        if len(points) < self.k + 1:
+            raise file_error(
+                scan.path,
+                f"only {len(points)} valid points; the model needs at least k + 1 = {self.k + 1}",
+            )
+        with clock.stage("sample"):
+            cloud = call(geometry, "to_device", points)
+            idx = geometry.sample(cloud, self.n, self.sampler)
+            sampled = call(geometry, "take", cloud, idx)
+        with clock.stage("knn"):
+            knn = geometry.knn(sampled, self.k)
+        with clock.stage("inference"):
+            if getattr(geometry, "on_device", False):
+                # The backend runs on its own stream: the kNN kernels must be done first.
+                call(geometry, "synchronize")
+            scores = self.backend.run(sampled, knn)
+        with clock.stage("fill"):
+            filled = call(geometry, "to_host", geometry.fill(sampled, scores, cloud))
+            height, width = scan.valid.shape
+            anomaly_map = np.zeros((height, width), dtype=np.float32)
+            anomaly_map[pixels[:, 0], pixels[:, 1]] = filled
+        with clock.stage("image_score"):
+            image_score = float(call(geometry, "image_score", sampled, scores, knn))
+        valid = np.zeros((height, width), dtype=bool)
+        valid[pixels[:, 0], pixels[:, 1]] = True
+        anomalous = None if self.pixel_threshold is None else int((filled > self.pixel_threshold).sum())
+        return ScanResult(
+            path=Path(scan.path),
+            anomaly_map=anomaly_map,
+            valid=valid,
+            points=points,
+            point_scores=np.asarray(filled, dtype=np.float32),
+            image_score=image_score,
+            verdict=verdict_for(image_score, self.image_threshold),
+            ms=dict(clock.ms),
+            valid_points=len(points),
+            sampled_points=int(knn.shape[0]),
+            anomalous_pixels=anomalous,
+        )
+
+
+def engine_for_this_device(bundle: Any, choice: str) -> tuple[Path | None, str]:
+    """The bundle's engine path when ``choice`` may use it and it was built for this GPU.
+
+    Returns (path or None, why not). With ``--backend tensorrt`` a mismatch is an error (the
+    bundle loader's one-line message); with ``auto`` it only means "use onnxruntime".
+    """
+    from st3d_edge.runtime.bundle import check_engine_device, current_device
+
+    if choice == "onnxruntime" or getattr(bundle, "engine", None) is None:
+        return None, "the bundle has no TensorRT engine"
+    try:
+        check_engine_device(bundle, current_device())
+    except St3dError as exc:
+        if choice == "tensorrt":
+            raise
+        return None, str(exc)
+    return bundle.engine_path, ""
+
+
+def build_scorer(
+    bundle_path: str | Path, backend: str = "auto", geometry: str = "auto", threads: int = 0
+) -> tuple[ScanScorer, Selection]:
+    """Load and verify a bundle, pick the backends, and return the scorer and what was picked."""
+    from st3d_edge.runtime.bundle import load_bundle
+    from st3d_edge.runtime.geometry_backend import select_geometry
+
+    bundle = load_bundle(bundle_path)
+    engine_path, why_not = engine_for_this_device(bundle, backend)
+    picked = select_backend(
+        backend,
+        bundle.onnx_path("fp32") if "fp32" in bundle.models else bundle.onnx_path(),
+        engine_path=engine_path,
+        threads=threads,
+        gpu_onnx_path=bundle.onnx_path(),
+    )
+    if engine_path is None and backend == "auto" and getattr(bundle, "engine", None) is not None:
+        picked.reason += f"; the engine was not used: {why_not}"
+    return ScanScorer(bundle, picked.backend, select_geometry(geometry)), picked
