@@ -1,9 +1,82 @@
-"""`st3d-edge pretrain` (not yet written: registers nothing)."""
+"""`st3d-edge pretrain`: pretrain the teacher on synthetic scenes (paper 3.1, 4.1)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from st3d_edge.commands._common import user_errors
+from st3d_edge.train.options import DeviceChoice, PresetName, SamplerChoice, check_positive, resolve_preset
+
+
+def pretrain_command(
+    preset: Annotated[
+        PresetName | None, typer.Option(help="Settings preset: paper (default), cpu (demo), tiny (tests).")
+    ] = None,
+    workdir: Annotated[Path, typer.Option(help="Folder holding the run folders.")] = Path("st3d-runs"),
+    name: Annotated[str, typer.Option(help="Run folder name inside --workdir.")] = "teacher",
+    modelnet: Annotated[
+        Path | None, typer.Option(help="ModelNet10 folder (.off files); procedural shapes when omitted.")
+    ] = None,
+    device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
+    seed: Annotated[int | None, typer.Option(help="Seed of the scenes, weights and draws.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the preset's epoch count.")] = None,
+    scenes: Annotated[int | None, typer.Option(help="Override the number of training scenes.")] = None,
+    val_scenes: Annotated[int | None, typer.Option(help="Override the number of validation scenes.")] = None,
+    n: Annotated[int | None, typer.Option(help="Override the number of points per scene.")] = None,
+    d: Annotated[
+        int | None, typer.Option(help="Override the descriptor dimension (64 or 128 in the paper).")
+    ] = None,
+    sampler: Annotated[SamplerChoice | None, typer.Option(help="How scenes are reduced to n points.")] = None,
+    absolute_coords: Annotated[
+        bool, typer.Option("--absolute-coords", help="Paper ablation: absolute coordinates in the LFA input.")
+    ] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start the run folder over.")] = False,
+) -> None:
+    """Pretrain a teacher network by reconstructing local receptive fields."""
+    with user_errors():
+        check_positive(epochs=epochs, scenes=scenes, val_scenes=val_scenes, n=n, d=d)
+        if modelnet is not None and not modelnet.is_dir():
+            from st3d_edge.errors import file_error
+
+            raise file_error(modelnet, "ModelNet10 folder not found")
+        settings = resolve_preset(
+            preset, seed=seed, n=n, d=d, sampler=sampler, absolute_coords=absolute_coords
+        )
+        if epochs is not None:
+            settings.pretrain.epochs = epochs
+        if scenes is not None:
+            settings.pretrain.scenes_train = scenes
+        if val_scenes is not None:
+            settings.pretrain.scenes_val = val_scenes
+
+        from st3d_edge.console import err, out, wrote
+        from st3d_edge.train.common import torch_threads
+        from st3d_edge.train.distributed import init_from_env
+        from st3d_edge.train.pretrain import SCALE, TEACHER, pretrain
+
+        env = init_from_env(device.value)
+        threads = torch_threads(env.world)
+        run_dir = workdir / name
+        if env.is_main:
+            err.print(
+                f"pretraining in {run_dir} on {env.device} "
+                f"({env.world} process(es), {threads} thread(s) each)",
+                highlight=False,
+            )
+        result = pretrain(run_dir, settings, modelnet=modelnet, env=env, resume=resume, overwrite=overwrite)
+        if env.is_main:
+            for file in ("config.json", TEACHER, "last.pt", "metrics.jsonl", SCALE):
+                wrote(run_dir / file)
+            out.print(
+                f"teacher: best validation loss {result.best_val:.6g} at epoch {result.best_epoch}; "
+                f"s = {result.s:.6g}; run folder {run_dir}",
+                highlight=False,
+            )
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("pretrain")(pretrain_command)

@@ -1,9 +1,99 @@
-"""`st3d-edge train` (not yet written: registers nothing)."""
+"""`st3d-edge train`: train the student of one category, its statistics and thresholds (paper 3.2)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from st3d_edge.commands._common import user_errors
+from st3d_edge.train.options import DeviceChoice, PresetName, SamplerChoice, check_positive, resolve_preset
+
+
+def train_command(
+    data: Annotated[Path, typer.Option(help="Dataset root in MVTec 3D-AD layout.")],
+    category: Annotated[str, typer.Option(help="Category folder inside --data.")],
+    preset: Annotated[
+        PresetName | None, typer.Option(help="Settings preset: paper (default), cpu (demo), tiny (tests).")
+    ] = None,
+    workdir: Annotated[Path, typer.Option(help="Folder holding the run folders.")] = Path("st3d-runs"),
+    name: Annotated[
+        str | None, typer.Option(help="Run folder name inside --workdir (default: category).")
+    ] = None,
+    teacher: Annotated[
+        Path | None, typer.Option(help="Teacher run folder (default: <workdir>/teacher).")
+    ] = None,
+    random_teacher: Annotated[
+        bool, typer.Option("--random-teacher", help="Paper ablation: a randomly initialised teacher.")
+    ] = False,
+    absolute_coords: Annotated[
+        bool, typer.Option("--absolute-coords", help="Paper ablation (needs a teacher pretrained with it).")
+    ] = False,
+    device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the student's weights and the visiting order.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the preset's epoch count.")] = None,
+    n: Annotated[int | None, typer.Option(help="Override the number of points per scan.")] = None,
+    sampler: Annotated[SamplerChoice | None, typer.Option(help="How scans are reduced to n points.")] = None,
+    pixel_fpr: Annotated[
+        float, typer.Option(help="False-positive rate on good validation points for the pixel threshold.")
+    ] = 0.01,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start the run folder over.")] = False,
+) -> None:
+    """Train a student for one category against a pretrained teacher."""
+    with user_errors():
+        check_positive(epochs=epochs, n=n)
+        if not 0.0 <= pixel_fpr < 1.0:
+            raise typer.BadParameter(f"must be in [0, 1), got {pixel_fpr}", param_hint="--pixel-fpr")
+        from st3d_edge.errors import file_error
+
+        if not (data / category).is_dir():
+            raise file_error(data / category, "category folder not found")
+        settings = resolve_preset(preset, seed=seed, n=n, sampler=sampler, absolute_coords=absolute_coords)
+        settings.student.random_teacher = random_teacher
+        if epochs is not None:
+            settings.student.epochs = epochs
+        teacher_dir = None if random_teacher else (teacher or workdir / "teacher")
+
+        from st3d_edge.console import err, out, wrote
+        from st3d_edge.train.common import torch_threads
+        from st3d_edge.train.distributed import init_from_env
+        from st3d_edge.train.student import STATS, STUDENT, TEACHER, THRESHOLDS, train_category
+
+        env = init_from_env(device.value)
+        threads = torch_threads(env.world)
+        run_dir = workdir / (name or category)
+        if env.is_main:
+            err.print(
+                f"training {category} in {run_dir} on {env.device} "
+                f"({env.world} process(es), {threads} thread(s) each)",
+                highlight=False,
+            )
+        result = train_category(
+            run_dir,
+            settings,
+            data_root=data,
+            category=category,
+            teacher_dir=teacher_dir,
+            env=env,
+            resume=resume,
+            overwrite=overwrite,
+            pixel_fpr=pixel_fpr,
+        )
+        if env.is_main:
+            for file in ("config.json", STUDENT, TEACHER, "last.pt", "metrics.jsonl", STATS, THRESHOLDS):
+                wrote(run_dir / file)
+            t = result.thresholds
+            out.print(
+                f"{category}: best validation loss {result.best_val:.6g} at epoch {result.best_epoch}; "
+                f"s = {result.s:.6g}; thresholds pixel {t.pixel:.6g} (fpr {t.pixel_fpr}), "
+                f"image {t.image:.6g}",
+                highlight=False,
+            )
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("train")(train_command)

@@ -1,0 +1,206 @@
+"""Teacher pretraining by reconstructing local receptive fields (paper 3.1 and 4.1).
+
+Decisions the paper leaves open, as taken here:
+
+- Scenes come from ``st3d_edge.data.scenes.pretraining_scene`` (ModelNet10 objects when a
+  folder is given, procedural shapes otherwise); scene ``i`` of a split is drawn from a numpy
+  generator seeded with (seed, split, i), so the dataset depends on the seed alone. Each scene
+  is reduced to n points by the configured sampler and its kNN graph built once (``cache/``).
+- s (eq. 4) is computed over the training scenes as sampled (what the network sees) and
+  stored in ``scale.json``; every scene's coordinates are divided by it.
+- Loss of a step: the mean over the ``samples_per_step`` (16) random points of the Chamfer
+  distance between D(f_p) and the centred receptive field R(p) (eq. 3 sums; the mean only
+  rescales the learning rate's effect, and keeps the loss comparable across settings). The 16
+  points of scene i in epoch e are drawn from a generator seeded with (seed, e, i).
+- R(p) uses hops = number of LFA layers (8 for 4 blocks), centred on its mean (paper).
+- Validation: the same loss on fixed points per validation scene (seeded with (seed, split, j)),
+  averaged over scenes. ``teacher.pt`` keeps the teacher (and decoder) with the lowest one.
+- Adam with L2 weight decay (``torch.optim.Adam(weight_decay=...)``), as "Adam with weight decay"
+  reads; lr 1e-3, weight decay 1e-6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from st3d_edge.config import Preset, to_dict
+from st3d_edge.io_utils import write_json_atomic
+from st3d_edge.train import distributed as dist_utils
+from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud
+from st3d_edge.train.checkpoint import save_checkpoint
+from st3d_edge.train.common import build_net, cloud_tensors, seeded_rng
+from st3d_edge.train.loop import Loop, run_loop
+from st3d_edge.train.runfolder import CACHE, preset_of, run_config, start_run
+
+SPLIT_TRAIN, SPLIT_VAL = 0, 1
+VAL_POINTS_STREAM = 104_729
+TEACHER = "teacher.pt"
+SCALE = "scale.json"
+
+
+@dataclass
+class PretrainResult:
+    run_dir: Path
+    s: float
+    best_val: float
+    best_epoch: int
+    metrics: list[dict]
+
+
+def scene_cache(
+    cache_dir: Path, preset: Preset, split: int, count: int, modelnet: Path | None, env: dist_utils.Dist
+) -> CloudSet:
+    """Sample and cache the scenes of one split (each rank fills its share), then list them all."""
+    from st3d_edge.data.scenes import pretraining_scene
+
+    pc, model = preset.pretrain, preset.model
+    surface = pc.surface_points or 4 * model.n
+    paths = []
+    for i in range(count):
+        settings = {
+            "kind": "scene",
+            "seed": pc.seed,
+            "split": split,
+            "index": i,
+            "objects": pc.objects_per_scene,
+            "surface_points": surface,
+            "modelnet": str(Path(modelnet).resolve()) if modelnet else None,
+        }
+        if i % env.world == env.rank:
+
+            def make(i=i):
+                rng = seeded_rng(pc.seed, split, i)
+                return pretraining_scene(rng, surface, objects=pc.objects_per_scene, modelnet_dir=modelnet)
+
+            cached_cloud(cache_dir, settings, make, model.n, model.k, model.sampler)
+        paths.append(cache_path(cache_dir, settings, model.n, model.k, model.sampler))
+    dist_utils.barrier(env)
+    return CloudSet(paths)
+
+
+class ReceptiveFieldLoss:
+    """Chamfer(D(f_p), R(p) - mean) averaged over chosen points p of one cloud."""
+
+    def __init__(self, hops: int, device: str) -> None:
+        self.hops, self.device = hops, device
+
+    def __call__(self, teacher: Any, decoder: Any, points: Any, knn: Any, knn_np, chosen) -> Any:
+        import torch
+
+        from st3d_edge.geometry.receptive_field import receptive_field
+        from st3d_edge.model.chamfer import chamfer_distance
+
+        features = teacher(points, knn)
+        decoded = decoder(features[torch.as_tensor(chosen, device=points.device)])
+        losses = []
+        for row, p in enumerate(chosen):
+            field = torch.as_tensor(receptive_field(knn_np, int(p), self.hops), device=points.device)
+            region = points[field]
+            losses.append(chamfer_distance(decoded[row], region - region.mean(dim=0, keepdim=True)))
+        return torch.stack(losses).mean()
+
+
+def pretrain(
+    run_dir: str | Path,
+    preset: Preset,
+    *,
+    modelnet: str | Path | None = None,
+    env: dist_utils.Dist | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> PretrainResult:
+    """Pretrain a teacher in ``run_dir`` (see the module docstring for the procedure)."""
+    import torch
+
+    from st3d_edge.model.decoder import Decoder
+
+    env = env or dist_utils.Dist()
+    run_dir = Path(run_dir)
+    config = run_config(preset, kind="teacher", modelnet=str(modelnet) if modelnet else None)
+    if env.is_main:
+        config = start_run(run_dir, config, resume=resume, overwrite=overwrite)
+    dist_utils.barrier(env)
+    if not env.is_main:
+        from st3d_edge.train.runfolder import read_config
+
+        config = read_config(run_dir)
+    preset = preset_of(config)
+    pc, model = preset.pretrain, preset.model
+
+    cache_dir = run_dir / CACHE
+    train = scene_cache(cache_dir, preset, SPLIT_TRAIN, pc.scenes_train, modelnet, env)
+    val = scene_cache(cache_dir, preset, SPLIT_VAL, pc.scenes_val, modelnet, env)
+    s = train.scale()
+    if env.is_main:
+        write_json_atomic(run_dir / SCALE, {"s": s, "clouds": len(train), "n": model.n, "k": model.k})
+
+    device = env.device
+    teacher = build_net(model, seed=pc.seed).to(device)
+    decoder = _decoder(Decoder, model, pc.seed).to(device)
+    optimizer = torch.optim.Adam(
+        list(teacher.parameters()) + list(decoder.parameters()), lr=pc.lr, weight_decay=pc.weight_decay
+    )
+    rf_loss = ReceptiveFieldLoss(model.lfa_layers, device)
+
+    def loss_fn(epoch: int, index: int):
+        cloud = train[index]
+        points, knn = cloud_tensors(cloud, s, device)
+        chosen = _choose(len(cloud.points), pc.samples_per_step, seeded_rng(pc.seed, epoch, index))
+        return rf_loss(teacher, decoder, points, knn, cloud.knn, chosen)
+
+    def val_fn() -> float:
+        total = 0.0
+        with torch.no_grad():
+            for j in range(env.rank, len(val), env.world):
+                cloud = val[j]
+                points, knn = cloud_tensors(cloud, s, device)
+                rng = seeded_rng(pc.seed, VAL_POINTS_STREAM, j)
+                chosen = _choose(len(cloud.points), pc.samples_per_step, rng)
+                total += float(rf_loss(teacher, decoder, points, knn, cloud.knn, chosen))
+        summed, count = dist_utils.all_sum([total, len(range(env.rank, len(val), env.world))], env)
+        return summed / max(count, 1)
+
+    def save_best(epoch: int, val_loss: float) -> None:
+        save_checkpoint(
+            run_dir / TEACHER,
+            {
+                "model": teacher.state_dict(),
+                "decoder": decoder.state_dict(),
+                "epoch": epoch,
+                "val_loss": val_loss,
+                "model_config": to_dict(model),
+                "s": s,
+            },
+        )
+
+    loop = Loop(
+        run_dir=run_dir,
+        modules={"teacher": teacher, "decoder": decoder},
+        optimizer=optimizer,
+        epochs=pc.epochs,
+        train_count=len(train),
+        seed=pc.seed,
+        loss_fn=loss_fn,
+        val_fn=val_fn,
+        save_best=save_best,
+        env=env,
+        label="pretrain",
+        progress=progress,
+    )
+    summary = run_loop(loop, resume=resume)
+    return PretrainResult(run_dir, s, summary["best_val"], summary["best_epoch"], summary["metrics"])
+
+
+def _decoder(decoder_cls: Any, model, seed: int) -> Any:
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        return decoder_cls(model.d, m=model.decoder_points)
+
+
+def _choose(count: int, wanted: int, rng) -> list[int]:
+    return sorted(rng.choice(count, size=min(wanted, count), replace=False).tolist())

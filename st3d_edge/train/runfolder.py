@@ -1,0 +1,102 @@
+"""The run folder of a training job: resolved config, checkpoints and the per-epoch metrics log.
+
+Starting a job in a folder that already holds one is refused unless the user asks to
+``resume`` it (continue from ``last.pt``) or to ``overwrite`` it (start over; the cache of
+sampled clouds is kept, since it depends only on its own key). On resume the folder's own
+``config.json`` is authoritative: the job continues with exactly the settings it started with,
+except that the number of epochs may be raised.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from st3d_edge.config import Preset, from_dict, get_preset, save_json, to_dict
+from st3d_edge.errors import file_error
+from st3d_edge.io_utils import write_text_atomic
+
+CONFIG = "config.json"
+LAST = "last.pt"
+METRICS = "metrics.jsonl"
+CACHE = "cache"
+JOB_KEY = "job"  # job-specific settings stored beside the preset's sections in config.json
+
+
+def start_run(run_dir: Path, config: dict, *, resume: bool, overwrite: bool) -> dict:
+    """Create or reopen ``run_dir``; return the config the job must use."""
+    run_dir = Path(run_dir)
+    has_run = (run_dir / CONFIG).is_file() or (run_dir / LAST).is_file()
+    if resume:
+        if not (run_dir / LAST).is_file():
+            raise file_error(run_dir, "nothing to resume: no last.pt in this run folder")
+        saved = read_config(run_dir)
+        saved_epochs = _epochs(saved)
+        wanted = _epochs(config)
+        if wanted is not None and saved_epochs is not None and wanted > saved_epochs:
+            _set_epochs(saved, wanted)
+            save_json(run_dir / CONFIG, saved)
+        return saved
+    if has_run and not overwrite:
+        raise file_error(
+            run_dir, "already holds a training run; pass --resume to continue it or --overwrite to start over"
+        )
+    if has_run:
+        for child in run_dir.iterdir():
+            if child.name == CACHE:
+                continue
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_json(run_dir / CONFIG, config)
+    return config
+
+
+def read_config(run_dir: Path) -> dict:
+    path = Path(run_dir) / CONFIG
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise file_error(path, "file not found") from None
+    except json.JSONDecodeError as exc:
+        raise file_error(path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict) or "model" not in data:
+        raise file_error(path, "not a run configuration (no 'model' section)")
+    return data
+
+
+def preset_of(config: dict) -> Preset:
+    """The :class:`Preset` part of a run config (unknown keys such as ``job`` are ignored)."""
+    return from_dict(Preset, config)
+
+
+def run_config(preset: Preset, **job) -> dict:
+    return {**to_dict(preset), JOB_KEY: job}
+
+
+def default_preset(name: str | None) -> Preset:
+    return get_preset(name or "paper")
+
+
+def _epochs(config: dict) -> int | None:
+    kind = config.get(JOB_KEY, {}).get("kind")
+    section = "pretrain" if kind == "teacher" else "student"
+    return config.get(section, {}).get("epochs")
+
+
+def _set_epochs(config: dict, epochs: int) -> None:
+    kind = config.get(JOB_KEY, {}).get("kind")
+    config["pretrain" if kind == "teacher" else "student"]["epochs"] = epochs
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_metrics(run_dir: Path, records: list[dict]) -> None:
+    """Rewrite the whole log atomically (it is small), so a crash never leaves a torn line."""
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    write_text_atomic(Path(run_dir) / METRICS, text)

@@ -1,0 +1,316 @@
+"""Student training for one category (paper 3.2 and 4.1), statistics and thresholds.
+
+Decisions the paper leaves open, as taken here:
+
+- Training clouds: every scan of ``<data>/<category>/train`` (all valid pixels, no background
+  removal, matching the runtime's default), reduced to n points by the configured sampler and
+  given a kNN graph once (``cache/``). Validation: the good scans of ``validation``.
+- s (eq. 4) over the training clouds as sampled; mu and sigma of the teacher's features over
+  the same clouds, streamed in float64 (``calibration.stats.RunningMoments``); sigma is the
+  population standard deviation. Saved in ``stats/``.
+- The teacher's normalised features (f_T - mu) / sigma of a cloud are computed once and kept
+  (the teacher is frozen), so a step costs one student forward and backward.
+- Loss (eq. 5): mean over the cloud's points of ||f_S - (f_T - mu) / sigma||^2; batch 1;
+  Adam with L2 weight decay (lr 1e-3, weight decay 1e-5). The student's initial weights are
+  drawn from ``seed``; the random-teacher ablation's teacher from ``seed + 7919``.
+- Validation loss: the same loss averaged over the validation clouds; ``student.pt`` keeps the
+  student with the lowest one. ``teacher.pt`` is a copy of the teacher used.
+- Thresholds (``thresholds.json``, see ``calibration.thresholds``): the anomaly scores (eq. 6)
+  of the best student on the sampled points of the validation scans give the pixel threshold
+  (default false-positive rate 0.01) and their image scores
+  (``geometry.smoothing.image_score``) the image threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from st3d_edge.calibration.stats import RunningMoments, save_stats
+from st3d_edge.calibration.thresholds import (
+    DEFAULT_PIXEL_FPR,
+    Thresholds,
+    image_threshold,
+    pixel_threshold,
+    save_thresholds,
+)
+from st3d_edge.config import Preset, to_dict
+from st3d_edge.errors import file_error
+from st3d_edge.train import distributed as dist_utils
+from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud, file_identity
+from st3d_edge.train.checkpoint import load_checkpoint, require_keys, save_checkpoint
+from st3d_edge.train.common import RANDOM_TEACHER_STREAM, build_net, cloud_tensors
+from st3d_edge.train.loop import Loop, run_loop
+from st3d_edge.train.runfolder import CACHE, preset_of, read_config, run_config, start_run
+
+STUDENT = "student.pt"
+TEACHER = "teacher.pt"
+STATS = "stats"
+THRESHOLDS = "thresholds.json"
+IMAGE_NEIGHBOURS = 8
+# settings that fix the teacher's weights and meaning; a student must use the teacher's values
+TEACHER_FIELDS = ("d", "blocks", "absolute_coords", "k")
+
+
+@dataclass
+class StudentResult:
+    run_dir: Path
+    s: float
+    best_val: float
+    best_epoch: int
+    metrics: list[dict]
+    thresholds: Thresholds | None
+
+
+def scan_cache(cache_dir: Path, paths: list[Path], preset: Preset, env: dist_utils.Dist) -> CloudSet:
+    """Sample and cache every scan (each rank its share), then list them all."""
+    from st3d_edge.data.mvtec import read_scan
+
+    model = preset.model
+    out = []
+    for i, path in enumerate(paths):
+        settings = {"kind": "scan", **file_identity(path)}
+        if i % env.world == env.rank:
+            cached_cloud(
+                cache_dir, settings, lambda p=path: read_scan(p).points, model.n, model.k, model.sampler
+            )
+        out.append(cache_path(cache_dir, settings, model.n, model.k, model.sampler))
+    dist_utils.barrier(env)
+    return CloudSet(out)
+
+
+def load_teacher(teacher_dir: Path, preset: Preset) -> tuple[Any, dict]:
+    """The pretrained teacher of ``teacher_dir``, checked against the student's model settings."""
+    teacher_dir = Path(teacher_dir)
+    path = teacher_dir / TEACHER
+    if not path.is_file():
+        raise file_error(
+            teacher_dir, "no pretrained teacher here (teacher.pt missing); run `st3d-edge pretrain`"
+        )
+    teacher_model = read_config(teacher_dir)["model"]
+    for name in TEACHER_FIELDS:
+        mine = getattr(preset.model, name)
+        if teacher_model.get(name) != mine:
+            raise file_error(
+                teacher_dir / "config.json",
+                f"teacher was pretrained with {name}={teacher_model.get(name)}, this run asks for {mine}; "
+                "pretrain a matching teacher or pick the same preset",
+            )
+    state = load_checkpoint(path)
+    require_keys(path, state, ("model",))
+    teacher = build_net(preset.model)
+    teacher.load_state_dict(state["model"])
+    return teacher, {"source": str(teacher_dir.resolve()), "epoch": state.get("epoch")}
+
+
+def teacher_moments(teacher: Any, clouds: CloudSet, s: float, d: int, env: dist_utils.Dist) -> RunningMoments:
+    """Per-channel moments of the teacher's features over all clouds, merged over the ranks."""
+    import torch
+
+    local = RunningMoments(d)
+    with torch.no_grad():
+        for i in range(env.rank, len(clouds), env.world):
+            points, knn = cloud_tensors(clouds[i], s, env.device)
+            local.update(teacher(points, knn).double().cpu().numpy())
+    if not env.active:
+        return local
+    # exact merge of the ranks' (count, mean, M2): global mean first, then the deviations
+    count, mean, m2 = local.state()
+    total = dist_utils.all_sum(np.concatenate([[count], mean * count]), env)
+    n_all, mean_all = total[0], total[1:] / total[0]
+    m2_all = dist_utils.all_sum(m2 + count * (mean - mean_all) ** 2, env)
+    return RunningMoments.from_state(int(n_all), mean_all, m2_all)
+
+
+class Targets:
+    """(f_T - mu) / sigma of each cloud, computed once (the teacher never changes)."""
+
+    def __init__(self, teacher, clouds: CloudSet, s: float, mu, sigma, device: str, budget: int = 1 << 30):
+        import torch
+
+        self.teacher, self.clouds, self.s, self.device = teacher, clouds, s, device
+        self.mu = torch.as_tensor(np.asarray(mu, dtype=np.float32), device=device)
+        self.sigma = torch.as_tensor(np.asarray(sigma, dtype=np.float32), device=device)
+        self.budget, self.used, self.memo = budget, 0, {}
+
+    def __call__(self, i: int):
+        import torch
+
+        hit = self.memo.get(i)
+        if hit is not None:
+            return hit
+        points, knn = cloud_tensors(self.clouds[i], self.s, self.device)
+        with torch.no_grad():
+            target = (self.teacher(points, knn) - self.mu) / self.sigma
+        size = target.numel() * target.element_size()
+        if self.used + size <= self.budget:
+            self.memo[i] = target
+            self.used += size
+        return target
+
+
+def student_loss(student: Any, points: Any, knn: Any, target: Any) -> Any:
+    """Eq. (5): mean over points of the squared distance to the normalised teacher features."""
+    return ((student(points, knn) - target) ** 2).sum(dim=1).mean()
+
+
+def anomaly_scores(teacher, student, points, knn, mu, sigma):
+    """Eq. (6): ||f_S - (f_T - mu) / sigma||_2 per point."""
+    return ((student(points, knn) - (teacher(points, knn) - mu) / sigma) ** 2).sum(dim=1).sqrt()
+
+
+def train_category(
+    run_dir: str | Path,
+    preset: Preset,
+    *,
+    data_root: str | Path,
+    category: str,
+    teacher_dir: str | Path | None = None,
+    env: dist_utils.Dist | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    pixel_fpr: float = DEFAULT_PIXEL_FPR,
+) -> StudentResult:
+    """Train the student of ``category`` in ``run_dir`` (see the module docstring)."""
+    import torch
+
+    from st3d_edge.data.mvtec import scan_paths
+
+    env = env or dist_utils.Dist()
+    run_dir = Path(run_dir)
+    data_root = Path(data_root)
+    train_paths = list(scan_paths(data_root, category, "train"))
+    val_paths = list(scan_paths(data_root, category, "validation"))
+    if not train_paths:
+        raise file_error(data_root / category / "train", "no training scans found")
+    if not val_paths:
+        raise file_error(
+            data_root / category / "validation", "no validation scans found (needed for the best checkpoint)"
+        )
+    random_teacher = preset.student.random_teacher
+    if not random_teacher and teacher_dir is None:
+        raise file_error(
+            run_dir, "no teacher folder given (pretrain one, or use the random-teacher ablation)"
+        )
+    config = run_config(
+        preset,
+        kind="category",
+        category=category,
+        data=str(data_root.resolve()),
+        teacher=None if random_teacher else str(Path(teacher_dir).resolve()),
+    )
+    if env.is_main:
+        config = start_run(run_dir, config, resume=resume, overwrite=overwrite)
+    dist_utils.barrier(env)
+    if not env.is_main:
+        config = read_config(run_dir)
+    preset = preset_of(config)
+    model, sc = preset.model, preset.student
+    device = env.device
+
+    if sc.random_teacher:
+        teacher = build_net(model, seed=sc.seed + RANDOM_TEACHER_STREAM)
+        teacher_info = {"source": "random", "seed": sc.seed + RANDOM_TEACHER_STREAM}
+    else:
+        teacher, teacher_info = load_teacher(Path(config["job"]["teacher"]), preset)
+    teacher = teacher.to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+
+    cache_dir = run_dir / CACHE
+    train = scan_cache(cache_dir, train_paths, preset, env)
+    val = scan_cache(cache_dir, val_paths, preset, env)
+    s = train.scale()
+    moments = teacher_moments(teacher, train, s, model.d, env)
+    mu, sigma = moments.mean.astype(np.float32), moments.std.astype(np.float32)
+    if env.is_main:
+        save_stats(run_dir / STATS, s, mu, sigma, clouds=len(train), points=moments.count)
+        save_checkpoint(run_dir / TEACHER, {"model": teacher.state_dict(), **_plain(teacher_info)})
+
+    train_targets = Targets(teacher, train, s, mu, sigma, device)
+    val_targets = Targets(teacher, val, s, mu, sigma, device)
+    student = build_net(model, seed=sc.seed).to(device)
+    optimizer = torch.optim.Adam(student.parameters(), lr=sc.lr, weight_decay=sc.weight_decay)
+
+    def loss_fn(epoch: int, index: int):
+        points, knn = cloud_tensors(train[index], s, device)
+        return student_loss(student, points, knn, train_targets(index))
+
+    def val_fn() -> float:
+        total, mine = 0.0, range(env.rank, len(val), env.world)
+        with torch.no_grad():
+            for j in mine:
+                points, knn = cloud_tensors(val[j], s, device)
+                total += float(student_loss(student, points, knn, val_targets(j)))
+        summed, count = dist_utils.all_sum([total, len(mine)], env)
+        return summed / max(count, 1)
+
+    def save_best(epoch: int, val_loss: float) -> None:
+        save_checkpoint(
+            run_dir / STUDENT,
+            {
+                "model": student.state_dict(),
+                "epoch": epoch,
+                "val_loss": val_loss,
+                "model_config": to_dict(model),
+            },
+        )
+
+    loop = Loop(
+        run_dir=run_dir,
+        modules={"student": student},
+        optimizer=optimizer,
+        epochs=sc.epochs,
+        train_count=len(train),
+        seed=sc.seed,
+        loss_fn=loss_fn,
+        val_fn=val_fn,
+        save_best=save_best,
+        env=env,
+        label=f"train {category}",
+        progress=progress,
+    )
+    summary = run_loop(loop, resume=resume)
+    thresholds = None
+    if env.is_main:
+        student.load_state_dict(load_checkpoint(run_dir / STUDENT)["model"])
+        thresholds = calibrate_thresholds(teacher, student.eval(), val, s, mu, sigma, device, pixel_fpr)
+        save_thresholds(run_dir / THRESHOLDS, thresholds)
+    dist_utils.barrier(env)
+    return StudentResult(
+        run_dir, s, summary["best_val"], summary["best_epoch"], summary["metrics"], thresholds
+    )
+
+
+def calibrate_thresholds(teacher, student, clouds: CloudSet, s, mu, sigma, device, pixel_fpr) -> Thresholds:
+    """Pixel and image thresholds from the scores of good validation clouds."""
+    import torch
+
+    from st3d_edge.geometry.smoothing import image_score
+
+    mu_t = torch.as_tensor(mu, device=device)
+    sigma_t = torch.as_tensor(sigma, device=device)
+    point_scores, image_scores = [], []
+    with torch.no_grad():
+        for i in range(len(clouds)):
+            cloud = clouds[i]
+            points, knn = cloud_tensors(cloud, s, device)
+            scores = anomaly_scores(teacher, student, points, knn, mu_t, sigma_t).cpu().numpy()
+            point_scores.append(scores)
+            image_scores.append(image_score(cloud.points, scores, cloud.knn, neighbours=IMAGE_NEIGHBOURS))
+    good = np.concatenate(point_scores)
+    return Thresholds(
+        pixel=pixel_threshold(good, pixel_fpr),
+        image=image_threshold(image_scores),
+        pixel_fpr=pixel_fpr,
+        validation_scans=len(clouds),
+        validation_points=int(good.size),
+    )
+
+
+def _plain(info: dict) -> dict:
+    return {k: v for k, v in info.items() if v is not None}

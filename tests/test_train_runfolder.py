@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from st3d_edge.config import get_preset
+from st3d_edge.errors import St3dError
+from st3d_edge.train.runfolder import (
+    preset_of,
+    read_config,
+    read_metrics,
+    run_config,
+    start_run,
+    write_metrics,
+)
+
+
+def test_new_run_writes_resolved_config(tmp_path):
+    preset = get_preset("tiny")
+    preset.model.n = 123
+    config = start_run(tmp_path / "run", run_config(preset, kind="teacher"), resume=False, overwrite=False)
+    assert read_config(tmp_path / "run") == config
+    again = preset_of(read_config(tmp_path / "run"))
+    assert again.model.n == 123 and again.name == "tiny"
+
+
+def test_existing_run_needs_resume_or_overwrite(tmp_path):
+    run = tmp_path / "run"
+    config = run_config(get_preset("tiny"), kind="teacher")
+    start_run(run, config, resume=False, overwrite=False)
+    with pytest.raises(St3dError, match=r"run: already holds a training run; pass --resume"):
+        start_run(run, config, resume=False, overwrite=False)
+    with pytest.raises(St3dError, match=r"run: nothing to resume: no last\.pt"):
+        start_run(run, config, resume=True, overwrite=False)
+    (run / "cache").mkdir()
+    (run / "cache" / "scene-1.npz").write_bytes(b"x")
+    (run / "last.pt").write_bytes(b"x")
+    start_run(run, config, resume=False, overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == ["cache", "config.json"]  # cache kept
+
+
+def test_resume_uses_saved_config_but_may_extend_epochs(tmp_path):
+    run = tmp_path / "run"
+    saved = get_preset("tiny")
+    start_run(run, run_config(saved, kind="category"), resume=False, overwrite=False)
+    (run / "last.pt").write_bytes(b"x")
+    asked = get_preset("tiny")
+    asked.model.n = 999  # ignored on resume: the run continues with its own settings
+    asked.student.epochs = 7
+    config = start_run(run, run_config(asked, kind="category"), resume=True, overwrite=False)
+    assert config["model"]["n"] == saved.model.n
+    assert config["student"]["epochs"] == 7 and read_config(run)["student"]["epochs"] == 7
+
+
+def test_metrics_log_roundtrip(tmp_path):
+    records = [{"epoch": 1, "train_loss": 0.5, "val_loss": 0.4, "seconds": 1.0}]
+    write_metrics(tmp_path, records)
+    assert read_metrics(tmp_path) == records
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 1
