@@ -1,0 +1,66 @@
+"""k nearest neighbours of every point, the point itself in column 0.
+
+Ties at equal distance are ordered by index in the reference; cKDTree's order among exact
+ties is its own, so tests compare neighbour sets up to ties. With duplicate points a
+duplicate may come back before the point itself; column 0 is fixed up explicitly so it is
+always the point (the network's self-term relies on it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from st3d_edge.geometry._checks import as_cloud, as_count
+
+
+def _check_k(n_points: int, k) -> int:
+    k = as_count(k, "k")
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    if k > n_points:
+        raise ValueError(f"k = {k} neighbours need at least {k} points, got {n_points}")
+    return k
+
+
+def put_self_first(knn: np.ndarray) -> np.ndarray:
+    """Make column 0 of every row its own index (in place), keeping the other order.
+
+    If the row holds its own index further right, that entry moves to the front; if not
+    (more than k duplicates), the row shifts right by one, dropping its last entry.
+    """
+    rows = np.arange(len(knn))
+    wrong = np.flatnonzero(knn[:, 0] != rows)
+    for r in wrong:
+        row = knn[r]
+        where = np.flatnonzero(row == r)
+        stop = int(where[0]) if len(where) else len(row) - 1
+        row[1 : stop + 1] = row[:stop].copy()
+        row[0] = r
+    return knn
+
+
+def knn_indices(points, k: int, workers: int = -1) -> np.ndarray:
+    """int32[N, k] neighbour indices by scipy's cKDTree (``workers=-1``: all cores)."""
+    from scipy.spatial import cKDTree
+
+    cloud = as_cloud(points)
+    k = _check_k(len(cloud), k)
+    _, idx = cKDTree(cloud).query(cloud, k=k, workers=workers)
+    knn = np.asarray(idx, dtype=np.int32).reshape(len(cloud), k)
+    return put_self_first(knn)
+
+
+def knn_bruteforce(points, k: int, chunk: int = 1024) -> np.ndarray:
+    """The reference: all pairwise distances, ``chunk`` query rows at a time, ties by index."""
+    cloud = as_cloud(points).astype(np.float64)
+    k = _check_k(len(cloud), k)
+    knn = np.empty((len(cloud), k), dtype=np.int32)
+    for lo in range(0, len(cloud), chunk):
+        block = cloud[lo : lo + chunk]
+        dist = ((block[:, None, :] - cloud[None, :, :]) ** 2).sum(axis=-1)
+        kth = np.partition(dist, k - 1, axis=1)[:, k - 1]
+        for i, row in enumerate(dist):
+            # every point up to the k-th distance, then sorted by (distance, index)
+            candidates = np.flatnonzero(row <= kth[i])
+            knn[lo + i] = candidates[np.lexsort((candidates, row[candidates]))[:k]]
+    return put_self_first(knn)

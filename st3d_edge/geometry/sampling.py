@@ -1,0 +1,39 @@
+"""Samplers by name, and the covering radius used to compare them.
+
+The sampler's name is recorded in configs and in the export manifest, so the training side
+and the edge reduce clouds alike. Names: ``fps`` (fpsample's bucket FPS, exact and fast on
+a CPU; the default), ``fps-exact`` (the numpy reference), ``fps-tiled`` (per-tile FPS with a
+global second pass, designed for the GPU; see :mod:`st3d_edge.geometry.tiles`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from st3d_edge.geometry._checks import as_cloud
+
+SAMPLERS = ("fps", "fps-exact", "fps-tiled")
+
+
+def sample_indices(points, n: int, sampler: str = "fps") -> np.ndarray:
+    """``min(n, N)`` point indices (int64) chosen by the named sampler."""
+    from st3d_edge.geometry.fps import fps_bucket, fps_exact
+    from st3d_edge.geometry.tiles import fps_tiled
+
+    samplers = {"fps": fps_bucket, "fps-exact": fps_exact, "fps-tiled": fps_tiled}
+    if sampler not in samplers:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+    return samplers[sampler](points, n)
+
+
+def covering_radius(points, idx) -> float:
+    """The largest distance from any point to its nearest sampled point (0 for no points)."""
+    from scipy.spatial import cKDTree
+
+    cloud = as_cloud(points)
+    idx = np.asarray(idx, dtype=np.int64)
+    if len(cloud) == 0:
+        return 0.0
+    if len(idx) == 0:
+        return float("inf")
+    return float(cKDTree(cloud[idx]).query(cloud, workers=-1)[0].max())
