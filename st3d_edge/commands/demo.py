@@ -86,12 +86,14 @@ def run_demo(workdir: Path, preset: str = "cpu", category: str = "tire", seed: i
     wrote(where["data"], "synthetic dataset")
 
     step(2, "pretrain the teacher on synthetic scenes")
-    run_command(["pretrain", "--preset", preset, "--workdir", str(runs), "--seed", str(seed)])
+    # --overwrite: the demo starts its run folders over each time it is run.
+    run_command(["pretrain", "--preset", preset, "--workdir", str(runs), "--seed", str(seed), "--overwrite"])
     where["teacher"] = runs / "teacher"
 
     step(3, f"train the student for {category}")
     run_command(
         ["train", "--data", str(data), "--category", category, "--preset", preset, "--workdir", str(runs)]
+        + ["--seed", str(seed), "--overwrite"]
     )
     where["student"] = runs / category
 
