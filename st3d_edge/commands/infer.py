@@ -98,7 +98,7 @@ def run_infer(
     err.print(describe_pick(scorer, picked), highlight=False)
     names = outputs.output_names(scans)
     results_path = out / outputs.RESULTS_NAME
-    done = {r["file"] for r in outputs.read_results(results_path)}
+    done = {r["file"]: r for r in outputs.read_results(results_path)}
     failed = skipped = scored = 0
     with progress_bar() as bar:
         task = bar.add_task("infer", total=len(scans), status="")
@@ -108,7 +108,7 @@ def run_infer(
             files = {"map": out / f"{name}_map.tiff", "heatmap": out / f"{name}_heatmap.png"}
             if ply:
                 files["ply"] = out / f"{name}.ply"
-            if not overwrite and key in done and all(p.exists() for p in files.values()):
+            if not overwrite and _already_done(done.get(key), out, ply):
                 skipped += 1
                 bar.advance(task)
                 continue
@@ -140,6 +140,20 @@ def run_infer(
         wrote(out, "maps, heatmaps" + (", point clouds" if ply else ""))
         wrote(results_path, "results")
     return failed
+
+
+def _already_done(record: dict | None, out: Path, ply: bool) -> bool:
+    """A scan is done when results.jsonl has its line and every file that line lists exists.
+
+    The line, not today's file names, decides: names depend on the batch's common folder, so
+    the same scan may have been written under another name by an earlier run.
+    """
+    if record is None:
+        return False
+    written = record.get("outputs") or {}
+    if not {"map", "heatmap"} <= set(written) or (ply and "ply" not in written):
+        return False
+    return all((out / name).exists() for name in written.values())
 
 
 def register(app: typer.Typer) -> None:
