@@ -146,6 +146,15 @@ def test_fill_with_fewer_samples_than_neighbours(geo):
     assert_close(got, idw_float32(pts[:3], scores, pts), **FLOAT32_SAME_MATH, what="fill m < 4")
 
 
+def test_fill_averages_coincident_samples(geo):
+    pts = _cloud(40, 17)
+    samples = pts[[0, 5, 0, 9]]  # two sampled points at the position of pixel 0
+    scores = np.array([1.0, 7.0, 3.0, 5.0], dtype=np.float32)
+    got = geo.to_host(geo.fill(samples, scores, pts))
+    assert_close(got[0], 2.0, **EXACT, what="pixel on two samples")
+    assert_close(got, idw_float32(samples, scores, pts), **FLOAT32_SAME_MATH, what="fill")
+
+
 def test_device_pipeline_matches_the_host_composition(geo):
     pts = _cloud(180, 11)
     cloud = geo.to_device(pts)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from tests.helpers import EXACT, assert_close
+from tests.helpers import EXACT, FLOAT32_DIFFERENT_KERNELS, assert_close
 
 
 def sqdist32(points: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -85,7 +85,7 @@ def idw_float32(samples, scores, queries, neighbours: int = 4, power: float = 2.
         d = sqdist32(samples, point)
         near = np.argsort(d, kind="stable")[:nb]
         if d[near[0]] == 0.0:
-            out[q] = scores[near[0]]
+            out[q] = np.mean(scores[near[d[near] == 0.0]].astype(np.float64))
             continue
         w = 1.0 / d[near].astype(np.float64) ** (power / 2.0)
         out[q] = np.sum(w * scores[near].astype(np.float64)) / np.sum(w)
@@ -154,12 +154,26 @@ def test_idw_reference_by_hand():
 
 
 def test_references_agree_with_the_package_on_random_clouds():
+    from st3d_edge.geometry.fill import idw_fill
     from st3d_edge.geometry.fps import fps_exact
+    from st3d_edge.geometry.knn import knn_bruteforce, knn_indices
 
     rng = np.random.default_rng(1)
     pts = rng.normal(size=(300, 3)).astype(np.float32)
+    pts[250:260] = pts[0]  # duplicates: self first, coincident samples averaged
     assert_close(fps_float32(pts, 60), fps_exact(pts, 60), **EXACT, what="fps vs fps_exact")
     assert_knn_equal_up_to_ties(pts, knn_float32(pts, 10), knn_ckdtree_self_first(pts, 10))
+    assert_knn_equal_up_to_ties(pts, knn_float32(pts, 10), knn_indices(pts, 10), what="knn_indices")
+    assert_close(knn_float32(pts, 10), knn_bruteforce(pts, 10), **EXACT, what="knn_bruteforce")
+    # samples at distinct positions: coincident samples with different scores are a tie that
+    # cKDTree and the index rule may split differently among the neighbours
+    samples, scores = pts[:250:3], rng.random(84).astype(np.float32)
+    assert_close(
+        idw_float32(samples, scores, pts),
+        idw_fill(samples, scores, pts),
+        **FLOAT32_DIFFERENT_KERNELS,
+        what="idw vs idw_fill",
+    )
 
 
 def test_fps_reference_never_repeats_a_point_on_duplicates():

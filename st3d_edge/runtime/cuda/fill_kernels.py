@@ -6,8 +6,8 @@ scores with weights ``1 / distance**power``, the rule of ``st3d_edge.geometry.fi
 
 Decisions (the same as the CPU fill):
 
-- A pixel that coincides with a sampled point (distance 0) takes that point's score; with
-  several coincident sampled points the lowest index wins.
+- A pixel that coincides with sampled points (squared float32 distance 0) takes their score,
+  the mean over the coincident ones among its ``neighbours`` nearest, as the CPU fill does.
 - Ties among neighbours are broken by the lower sample index; fewer sampled points than
   ``neighbours`` uses them all.
 - Weights and the weighted mean are accumulated in float64 (a few operations per pixel), the
@@ -79,7 +79,13 @@ def fill_kernel():
             cuda.syncthreads()
         if active:
             if top_d[0] == 0.0:
-                out[q] = scores[top_i[0]]
+                hits = 0
+                total = 0.0
+                for j in range(nb):
+                    if top_d[j] == 0.0:
+                        hits += 1
+                        total += float(scores[top_i[j]])
+                out[q] = total / hits
             else:
                 num = 0.0
                 den = 0.0
