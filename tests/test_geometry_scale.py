@@ -62,6 +62,8 @@ def test_streaming_equals_one_batch_and_scales_linearly():
     s = scale_s(iter(pairs))  # a one-shot iterator is enough
     sums = [knn_distance_sum(c, k) for c, k in pairs]
     assert_close(s, sum(t for t, _ in sums) / sum(n for _, n in sums), **FLOAT64_SAME_MATH, what="s")
+    assert_close(scale_s(sums), s, **FLOAT64_SAME_MATH, what="s from precomputed sums")
+    assert_close(scale_s([sums[0], pairs[1], sums[2]]), s, **FLOAT64_SAME_MATH, what="mixed")
     scaled = [(c * np.float32(4.0), k) for c, k in pairs]  # x4 is exact in float32
     assert_close(scale_s(scaled), 4 * s, **FLOAT64_SAME_MATH, what="4 s")
     moved = [(c + np.float32(0.5), k) for c, k in pairs]

@@ -27,11 +27,18 @@ def knn_distance_sum(points, knn) -> tuple[float, int]:
     return total, int(neighbours.size)
 
 
-def scale_s(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> float:
-    """s over an iterable of ``(points, knn)`` pairs (consumed once, lazily)."""
+def scale_s(pairs: Iterable[tuple]) -> float:
+    """s over an iterable of ``(points, knn)`` pairs (consumed once, lazily).
+
+    An item may also be a ``(sum, count)`` result of :func:`knn_distance_sum` computed
+    earlier (both scalars), so callers that already streamed the sums can combine them.
+    """
     total, count = 0.0, 0
-    for points, knn in pairs:
-        part_sum, part_count = knn_distance_sum(points, knn)
+    for first, second in pairs:
+        if np.ndim(first) == 0 and np.ndim(second) == 0:
+            part_sum, part_count = float(first), int(second)
+        else:
+            part_sum, part_count = knn_distance_sum(first, second)
         total += part_sum
         count += part_count
     if count == 0:
