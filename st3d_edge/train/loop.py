@@ -126,7 +126,7 @@ def run_loop(loop: Loop, resume: bool = False) -> dict:
                     loop.save_best(epoch, val)
             record = {
                 "epoch": epoch,
-                "train_loss": total / count,
+                "train_loss": float(total / count),
                 "val_loss": val,
                 "seconds": round(time.perf_counter() - start, 3),
                 "best": improved,
