@@ -57,7 +57,7 @@ def knn_bruteforce(points, k: int, chunk: int = 1024) -> np.ndarray:
     knn = np.empty((len(cloud), k), dtype=np.int32)
     for lo in range(0, len(cloud), chunk):
         block = cloud[lo : lo + chunk]
-        dist = ((block[:, None, :] - cloud[None, :, :]) ** 2).sum(axis=-1)
+        dist = sum((block[:, None, axis] - cloud[None, :, axis]) ** 2 for axis in range(3))
         kth = np.partition(dist, k - 1, axis=1)[:, k - 1]
         for i, row in enumerate(dist):
             # every point up to the k-th distance, then sorted by (distance, index)
