@@ -177,6 +177,13 @@ def test_device_pipeline_matches_the_host_composition(geo):
     assert_close(image, ref_image, **FLOAT32_SAME_MATH, what="image score")
 
 
+def test_unnamed_uploads_do_not_overwrite_each_other(geo):
+    a, b = _cloud(30, 18), _cloud(30, 19)
+    dev_a, dev_b = geo.to_device(a), geo.to_device(b)
+    assert_close(geo.to_host(dev_a), a, **EXACT, what="first upload")
+    assert_close(geo.to_host(dev_b), b, **EXACT, what="second upload")
+
+
 def test_buffers_are_reused_and_grown(geo):
     from st3d_edge.runtime.cuda import CudaGeometry
 

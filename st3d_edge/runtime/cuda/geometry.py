@@ -53,6 +53,7 @@ SAMPLERS = ("fps", "fps-exact", "fps-tiled")
 FILL_NEIGHBOURS = 4  # the runtime's inverse-distance rule (see geometry_backend)
 FILL_POWER = 2.0
 IMAGE_SCORE_NEIGHBOURS = 8
+UPLOAD_SLOTS = 4  # unnamed uploads of one dtype rotate over this many reused buffers
 
 
 def _cuda():
@@ -89,6 +90,7 @@ class CudaGeometry:
         self.stream = self.cuda.stream()
         self._buffers: dict[str, Any] = {}
         self._host_copies: dict[str, tuple[Any, np.ndarray]] = {}
+        self._upload_turns: dict[str, int] = {}
 
     # ---- buffers -------------------------------------------------------------------------
 
@@ -103,11 +105,19 @@ class CudaGeometry:
         return held[:size].reshape(shape)
 
     def to_device(self, array: Any, name: str | None = None) -> Any:
-        """Upload a host array into the buffer ``name`` (default: one per dtype and rank)."""
+        """Upload a host array into the buffer ``name``.
+
+        Without a name, uploads of one dtype take turns over :data:`UPLOAD_SLOTS` buffers, so an
+        upload stays valid until that many more uploads of its dtype (the pipeline makes one
+        per scan; the stages' own implicit uploads use buffers named after their role).
+        """
         if not isinstance(array, np.ndarray):
             return self._as_device(array, role="any")
         host = np.ascontiguousarray(array)
-        name = name or f"upload-{host.dtype}-{host.ndim}"
+        if name is None:
+            turn = self._upload_turns.get(host.dtype.str, 0)
+            self._upload_turns[host.dtype.str] = turn + 1
+            name = f"upload-{host.dtype}-{turn % UPLOAD_SLOTS}"
         dev = self.buffer(name, host.shape, host.dtype)
         dev.copy_to_device(host, stream=self.stream)
         self._host_copies[name] = (dev, host)  # one per buffer, so nothing stale piles up
