@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from st3d_edge.cli import app
+from tests.train_data import CATEGORY, write_tiny_dataset
+
+TINY = ["--preset", "tiny", "--device", "cpu", "--n", "128", "--epochs", "1"]
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    torch.set_num_threads(1)
+    work = tmp_path_factory.mktemp("cli") / "runs"
+    res = _invoke("pretrain", *TINY, "--scenes", "2", "--val-scenes", "1", "--workdir", str(work))
+    assert res.exit_code == 0, res.output
+    return work, res
+
+
+def test_pretrain_command(workdir):
+    work, res = workdir
+    run = work / "teacher"
+    for name in ("config.json", "teacher.pt", "last.pt", "metrics.jsonl", "scale.json"):
+        assert (run / name).is_file()
+        assert f"wrote {run / name}" in res.stderr.replace("\n", "")
+    assert "teacher: best validation loss" in res.stdout
+    config = json.loads((run / "config.json").read_text())
+    assert (
+        config["pretrain"]["scenes_train"] == 2 and config["model"]["n"] == 128 and config["name"] == "tiny"
+    )
+
+
+def test_pretrain_refuses_to_overwrite_and_resumes(workdir):
+    work, _ = workdir
+    res = _invoke("pretrain", *TINY, "--scenes", "2", "--val-scenes", "1", "--workdir", str(work))
+    assert res.exit_code == 2
+    assert "already holds a training run; pass --resume" in res.stderr
+    res = _invoke("pretrain", "--workdir", str(work), "--resume", "--epochs", "2", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    assert len((work / "teacher" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_train_command(workdir, tmp_path):
+    work, _ = workdir
+    data = write_tiny_dataset(tmp_path / "data")
+    res = _invoke("train", "--data", str(data), "--category", CATEGORY, *TINY, "--workdir", str(work))
+    assert res.exit_code == 0, res.output
+    run = work / CATEGORY
+    for name in ("student.pt", "teacher.pt", "thresholds.json", "stats/mu.npy", "metrics.jsonl"):
+        assert (run / name).is_file()
+    assert f"{CATEGORY}: best validation loss" in res.stdout and "thresholds pixel" in res.stdout
+    assert "wrote" in res.stderr
+
+
+def test_bad_input_exits_2_with_one_line(workdir, tmp_path):
+    work, _ = workdir
+    res = _invoke("train", "--data", str(tmp_path), "--category", "nope", *TINY, "--workdir", str(work))
+    assert res.exit_code == 2 and "nope: category folder not found" in res.stderr
+    res = _invoke("pretrain", "--preset", "tiny", "--epochs", "0", "--workdir", str(tmp_path))
+    assert res.exit_code == 2 and "--epochs" in res.output
+    res = _invoke("pretrain", "--preset", "huge")
+    assert res.exit_code == 2
+    (tmp_path / CATEGORY).mkdir()
+    res = _invoke(
+        "train", "--data", str(tmp_path), "--category", CATEGORY, *TINY, "--workdir", str(tmp_path / "w")
+    )
+    assert res.exit_code == 2 and "split 'train' not found" in res.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_without_gpu_is_a_user_error(tmp_path):
+    res = _invoke("pretrain", "--preset", "tiny", "--device", "cuda", "--workdir", str(tmp_path))
+    assert res.exit_code == 2 and "torch sees no CUDA GPU" in res.stderr
