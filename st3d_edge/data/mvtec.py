@@ -1,0 +1,158 @@
+"""Reading MVTec 3D-AD: ``<root>/<category>/{train,validation,test}/<good|defect>/{xyz,rgb,gt}/NNN.*``.
+
+An xyz file is an organized H x W x 3 float32 TIFF. A pixel is valid unless all three coordinates
+are 0 (the scanner's "no depth") or any is not finite. Ground truth masks are 8-bit PNGs (0/255;
+0/1 is accepted too) of the same size; any non-zero value marks a defect pixel.
+
+Decisions: ``list_defects`` returns every sample-type folder of a split, ``good`` first, then the
+defect types in alphabetical order. ``scan_paths`` raises when a split holds no scans at all,
+since that is always a mistake in the path. Category, split and defect of a scan are read from
+its path when it follows the layout, and left empty otherwise (a single scan given to ``infer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from st3d_edge.errors import file_error
+
+SPLITS = ("train", "validation", "test")
+XYZ_SUFFIXES = (".tiff", ".tif")
+
+
+@dataclass
+class Scan:
+    path: Path
+    xyz: np.ndarray  # (H, W, 3) float32; invalid pixels are as stored in the file
+    valid: np.ndarray  # (H, W) bool
+    gt: np.ndarray | None  # (H, W) bool, None where the dataset has no mask
+    points: np.ndarray  # (m, 3) float32, the valid pixels in row-major order
+    pixels: np.ndarray  # (m, 2) int32 (row, col) of each point
+    category: str
+    split: str
+    defect: str | None  # None for good samples
+    name: str
+
+
+def read_xyz(path: str | Path) -> np.ndarray:
+    """The (H, W, 3) float32 organized point cloud of an xyz TIFF, or a one-line error."""
+    import tifffile
+
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "file not found")
+    try:
+        xyz = tifffile.imread(path)
+    except Exception as exc:  # tifffile raises many types for damaged files
+        raise file_error(path, f"not a readable TIFF ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    if xyz.ndim != 3 or xyz.shape[2] != 3:
+        raise file_error(path, f"expected an H x W x 3 point cloud, got an image of shape {xyz.shape}")
+    if not np.issubdtype(xyz.dtype, np.floating):
+        raise file_error(path, f"expected float coordinates, got {xyz.dtype}")
+    return np.ascontiguousarray(xyz, dtype=np.float32)
+
+
+def valid_mask(xyz: np.ndarray) -> np.ndarray:
+    """Valid pixels: not all three coordinates zero, and all finite."""
+    return np.isfinite(xyz).all(axis=2) & (xyz != 0).any(axis=2)
+
+
+def read_gt(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
+    """A ground-truth PNG as a bool mask that must be ``shape`` (H, W)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            mask = np.asarray(image)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise file_error(path, f"not a readable image ({exc})".splitlines()[0]) from None
+    if mask.ndim == 3:
+        mask = mask.max(axis=2)
+    if mask.shape != tuple(shape):
+        gt_size = f"{mask.shape[0]}x{mask.shape[1]}"
+        raise file_error(path, f"ground truth is {gt_size}, the xyz image is {shape[0]}x{shape[1]}")
+    return mask > 0
+
+
+def _layout(xyz_path: Path) -> tuple[str, str, str | None]:
+    """(category, split, defect) from a path in the dataset layout, else empty strings."""
+    parts = xyz_path.parts
+    if len(parts) >= 5 and parts[-2] == "xyz" and parts[-4] in SPLITS:
+        kind = parts[-3]
+        return parts[-5], parts[-4], None if kind == "good" else kind
+    return "", "", None
+
+
+def read_scan(xyz_path: str | Path, gt_path: str | Path | None = None) -> Scan:
+    """Read one scan; the gt mask is ``../gt/<name>.png`` beside the xyz folder unless given."""
+    xyz_path = Path(xyz_path)
+    xyz = read_xyz(xyz_path)
+    valid = valid_mask(xyz)
+    if not valid.any():
+        raise file_error(xyz_path, "no valid pixels (every point is zero or not finite)")
+    if gt_path is None:
+        guess = xyz_path.parent.parent / "gt" / f"{xyz_path.stem}.png"
+        gt_path = guess if xyz_path.parent.name == "xyz" and guess.is_file() else None
+    gt = None if gt_path is None else read_gt(gt_path, valid.shape)
+    rows, cols = np.nonzero(valid)
+    category, split, defect = _layout(xyz_path)
+    return Scan(
+        path=xyz_path,
+        xyz=xyz,
+        valid=valid,
+        gt=gt,
+        points=xyz[rows, cols],
+        pixels=np.stack([rows, cols], axis=1).astype(np.int32),
+        category=category,
+        split=split,
+        defect=defect,
+        name=xyz_path.stem,
+    )
+
+
+def _folder(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise file_error(path, f"{what} not found")
+    return path
+
+
+def list_categories(root: str | Path) -> list[str]:
+    """Category folders of a dataset root (those holding a train, validation or test folder)."""
+    root = _folder(Path(root), "dataset root")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and any((p / s).is_dir() for s in SPLITS))
+    if not names:
+        raise file_error(root, "no categories found (expected <root>/<category>/train/good/xyz/*.tiff)")
+    return names
+
+
+def list_defects(root: str | Path, category: str, split: str) -> list[str]:
+    """Sample types of a split: ``good`` first, then the defect types alphabetically."""
+    _folder(Path(root), "dataset root")
+    _folder(Path(root) / category, f"category {category!r}")
+    folder = _folder(Path(root) / category / split, f"split {split!r}")
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    return sorted(names, key=lambda name: (name != "good", name))
+
+
+def scan_paths(root: str | Path, category: str, split: str) -> list[Path]:
+    """Every xyz TIFF of a split (all sample types), sorted by path."""
+    folder = Path(root) / category / split
+    paths = []
+    for kind in list_defects(root, category, split):
+        xyz_dir = folder / kind / "xyz"
+        if xyz_dir.is_dir():
+            paths += sorted(p for p in xyz_dir.iterdir() if p.suffix.lower() in XYZ_SUFFIXES)
+    if not paths:
+        raise file_error(folder, "no scans found (expected <type>/xyz/*.tiff)")
+    return sorted(paths)
+
+
+def iter_scans(root: str | Path, category: str, split: str) -> Iterator[Scan]:
+    """Scans of a split, read one at a time; a missing folder is reported at the call, not later."""
+    paths = scan_paths(root, category, split)
+    return (read_scan(path) for path in paths)

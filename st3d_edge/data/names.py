@@ -1,0 +1,8 @@
+"""Names of the synthetic categories and defect types (no imports, so the CLI can list them cheaply).
+
+The categories imitate objects of MVTec 3D-AD; the defect names follow MVTec's folder names where
+one exists ("contamination", "crack", "hole", "cut") and add "dent".
+"""
+
+CATEGORIES = ("tire", "bagel", "cookie", "dowel", "foam", "potato", "carrot")
+DEFECTS = ("dent", "contamination", "crack", "hole", "cut")

@@ -1,0 +1,223 @@
+"""Parametric object families imitating MVTec 3D-AD parts, as height fields in metres.
+
+Each ``make_<category>(rng)`` returns a :class:`Part`: a height field in the part's own frame
+(origin at its centre, lying on the plane z = 0), exactly 0 outside the footprint. Sizes are drawn
+per sample (a few centimetres across, like the real parts); pose and position are drawn by the
+caller. Only the top surface matters: a camera above the table cannot see under a part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from st3d_edge.data.camera import HeightField
+
+
+@dataclass(frozen=True)
+class Part:
+    height: HeightField  # (u, v) in the part frame -> height >= 0, exactly 0 off the part
+    radius: float  # the footprint lies within this distance of the part's origin
+    top: float  # no height exceeds this
+
+
+def _waves(rng: np.random.Generator, count: int, wavelength: tuple[float, float], amplitude: float):
+    """A smooth random texture: plane waves with random directions, lengths and phases.
+
+    ``amplitude`` bounds the texture's absolute value (so parts stay under their ``top``).
+    """
+    angles = rng.uniform(0, 2 * np.pi, count)
+    k = 2 * np.pi / rng.uniform(*wavelength, count)
+    kx, ky = k * np.cos(angles), k * np.sin(angles)
+    phase = rng.uniform(0, 2 * np.pi, count)
+    amp = amplitude / count
+
+    def texture(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(u)
+        for i in range(count):
+            out += np.sin(kx[i] * u + ky[i] * v + phase[i])
+        return amp * out
+
+    return texture
+
+
+def _harmonics(rng: np.random.Generator, orders: range, amplitude: float):
+    """A smooth random function of the polar angle, for irregular round outlines."""
+    a = rng.uniform(-1, 1, len(orders)) * amplitude / len(orders)
+    phase = rng.uniform(0, 2 * np.pi, len(orders))
+
+    def wobble(theta: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(theta)
+        for ai, m, ph in zip(a, orders, phase, strict=True):
+            out += ai * np.cos(m * theta + ph)
+        return out
+
+    return wobble
+
+
+def _where(inside: np.ndarray, surface: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``surface(indices)`` on the pixels inside the footprint, exactly 0 elsewhere.
+
+    Textures are costly; evaluating them only where the part is keeps rendering fast.
+    """
+    out = np.zeros(inside.shape)
+    idx = np.flatnonzero(inside)
+    if idx.size:
+        out[idx] = surface(idx)
+    return out
+
+
+def _cap(radius: np.ndarray | float, d: np.ndarray) -> np.ndarray:
+    """Height of a circular arc of ``radius`` at distance ``d`` from its axis (0 beyond it)."""
+    return np.sqrt(np.maximum(radius * radius - d * d, 0.0))
+
+
+def make_tire(rng: np.random.Generator) -> Part:
+    """A toy tire lying flat: a boxy torus (superellipse cross-section) with tread blocks outside."""
+    ring = rng.uniform(0.016, 0.020)
+    half_width = rng.uniform(0.006, 0.008)
+    thick = rng.uniform(0.010, 0.014)
+    blocks = int(rng.integers(22, 34))
+    groove = rng.uniform(0.0012, 0.0018)
+    phase = rng.uniform(0, 2 * np.pi)
+    p = 4.0
+
+    def height(u, v):
+        rho = np.hypot(u, v)
+        d = np.abs(rho - ring) / half_width
+        inside = d < 1.0
+        profile = (1.0 - np.minimum(d, 1.0) ** p) ** (1.0 / p)
+        top = thick / 2 + thick / 2 * profile
+        outer = np.clip(((rho - ring) / half_width - 0.35) / 0.15, 0.0, 1.0)
+
+        def surface(i):
+            tread = np.clip((np.cos(blocks * np.arctan2(v[i], u[i]) + phase) - 0.2) / 0.4, 0.0, 1.0)
+            return top[i] - groove * outer[i] * tread
+
+        return _where(inside, surface)
+
+    return Part(height, ring + half_width, thick)
+
+
+def make_bagel(rng: np.random.Generator) -> Part:
+    """A bagel: a squashed torus with a slightly oval, lumpy ring and a bumpy crust."""
+    ring = rng.uniform(0.013, 0.017)
+    tube = rng.uniform(0.007, 0.009)
+    squash = rng.uniform(0.6, 0.8)
+    oval = rng.uniform(0.9, 1.1)
+    lumps = _harmonics(rng, range(2, 6), 0.12)
+    crust = _waves(rng, 6, (0.004, 0.009), 0.0008)
+
+    def height(u, v):
+        uu = u * oval
+        rho = np.hypot(uu, v)
+        r = tube * (1.0 + lumps(np.arctan2(v, uu)))
+        cap = _cap(r, rho - ring)
+        return _where(cap > 0.0, lambda i: np.maximum(squash * (r[i] + cap[i]) + crust(u[i], v[i]), 0.0))
+
+    return Part(height, (ring + tube * 1.12) / min(oval, 1.0), squash * 2 * tube * 1.12 + 0.0008)
+
+
+def make_cookie(rng: np.random.Generator) -> Part:
+    """A cookie: a thin disc with an irregular outline, a rounded rim and a gently wavy top."""
+    radius = rng.uniform(0.020, 0.025)
+    thick = rng.uniform(0.005, 0.008)
+    rim = thick * 0.5
+    outline = _harmonics(rng, range(2, 7), 0.06)
+    dough = _waves(rng, 8, (0.003, 0.010), 0.0008)
+
+    def height(u, v):
+        rho = np.hypot(u, v)
+        edge = radius * (1.0 + outline(np.arctan2(v, u)))
+        inset = edge - rho  # distance in from the rim along the radius
+        rounded = thick - rim + _cap(rim, np.maximum(rim - inset, 0.0))
+        return _where(inset > 0.0, lambda i: rounded[i] + dough(u[i], v[i]))
+
+    return Part(height, radius * 1.06, thick + 0.0008)
+
+
+def _rod(rng: np.random.Generator, length, r_start, r_end, bend, chamfer) -> Part:
+    """A rod lying along u: radius tapering linearly, axis slightly bent, chamfered ends."""
+
+    def height(u, v):
+        half = length / 2
+        along = np.clip((u + half) / length, 0.0, 1.0)
+        r = r_start + (r_end - r_start) * along
+        r_end_cut = r - np.maximum(np.abs(u) - (half - chamfer), 0.0)
+        axis_v = bend * (u / half) ** 2
+        cap = _cap(r_end_cut, v - axis_v)
+        inside = (np.abs(u) < half) & (cap > 0.0)
+        return np.where(inside, r + cap, 0.0)
+
+    radius = np.hypot(length / 2, max(r_start, r_end) + abs(bend))
+    return Part(height, float(radius), 2 * max(r_start, r_end))
+
+
+def make_dowel(rng: np.random.Generator) -> Part:
+    """A wooden dowel: a straight cylinder lying on its side with chamfered ends."""
+    r = rng.uniform(0.004, 0.006)
+    return _rod(rng, rng.uniform(0.035, 0.050), r, r, 0.0, rng.uniform(0.0008, 0.0015))
+
+
+def make_carrot(rng: np.random.Generator) -> Part:
+    """A carrot: a tapering, slightly bent rod."""
+    thick = rng.uniform(0.006, 0.0085)
+    return _rod(
+        rng,
+        rng.uniform(0.040, 0.055),
+        thick,
+        thick * rng.uniform(0.3, 0.45),
+        rng.uniform(-0.004, 0.004),
+        0.002,
+    )
+
+
+def make_foam(rng: np.random.Generator) -> Part:
+    """A foam block: a rounded-corner box with rounded top edges, a sagging top and a porous texture."""
+    a = rng.uniform(0.016, 0.022)
+    b = rng.uniform(0.012, 0.018)
+    tall = rng.uniform(0.012, 0.018)
+    edge = 0.002
+    sag = rng.uniform(0.0, 0.0008)
+    pores = _waves(rng, 10, (0.0015, 0.004), 0.0008)
+    p = 8.0
+
+    def height(u, v):
+        q = ((np.abs(u) / a) ** p + (np.abs(v) / b) ** p) ** (1.0 / p)
+        inset = (1.0 - q) * min(a, b)  # about the distance in from the side walls
+        rounded = tall - edge + _cap(edge, np.maximum(edge - inset, 0.0))
+        dome = -sag * (1.0 - np.minimum(q, 1.0) ** 2)
+        return _where(q < 1.0, lambda i: rounded[i] + dome[i] + pores(u[i], v[i]))
+
+    return Part(height, float(np.hypot(a, b)), tall + 0.0008)
+
+
+def make_potato(rng: np.random.Generator) -> Part:
+    """A potato: a raised half-ellipsoid with a lumpy outline and surface."""
+    a = rng.uniform(0.018, 0.025)
+    b = rng.uniform(0.012, 0.017)
+    tall = rng.uniform(0.012, 0.016)
+    lumps = _harmonics(rng, range(2, 6), 0.10)
+    skin = _waves(rng, 6, (0.004, 0.012), 0.0012)
+
+    def height(u, v):
+        scale = 1.0 + lumps(np.arctan2(v / b, u / a))
+        q2 = ((u / a) ** 2 + (v / b) ** 2) / scale**2
+        inside = q2 < 1.0
+        body = tall * (0.3 + 0.7 * np.sqrt(np.maximum(1.0 - q2, 0.0)))
+        return _where(inside, lambda i: np.maximum(body[i] + skin(u[i], v[i]), 0.0))
+
+    return Part(height, max(a, b) * 1.11, tall + 0.0012)
+
+
+MAKERS: dict[str, Callable[[np.random.Generator], Part]] = {
+    "tire": make_tire,
+    "bagel": make_bagel,
+    "cookie": make_cookie,
+    "dowel": make_dowel,
+    "foam": make_foam,
+    "potato": make_potato,
+    "carrot": make_carrot,
+}
