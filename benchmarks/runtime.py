@@ -27,8 +27,8 @@ def make_bundle(folder: Path, scan_points: np.ndarray, threads: int):
 
     from st3d_edge.export.onnx_graph import export_scorer_onnx
     from st3d_edge.geometry.knn import knn_indices
-    from st3d_edge.geometry.scale import knn_distance_sum, scale_s
     from st3d_edge.geometry.sampling import sample_indices
+    from st3d_edge.geometry.scale import knn_distance_sum, scale_s
     from st3d_edge.model.network import DescriptorNet
     from st3d_edge.runtime.bundle import write_manifest
 
