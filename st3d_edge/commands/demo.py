@@ -41,8 +41,6 @@ class DemoPreset(str, Enum):
 
 def run_command(args: list[str]) -> None:
     """Run ``st3d-edge ARGS`` in this process; a non-zero exit becomes a one-line error."""
-    import click
-
     from st3d_edge.cli import app
     from st3d_edge.console import err
     from st3d_edge.errors import St3dError
@@ -50,7 +48,10 @@ def run_command(args: list[str]) -> None:
     err.print(f"[bold]$ st3d-edge {' '.join(args)}[/bold]", highlight=False)
     try:
         code = app(args, standalone_mode=False, prog_name="st3d-edge")
-    except click.ClickException as exc:
+    except Exception as exc:
+        # Usage errors: typer may vendor its own click, so match the interface, not the class.
+        if not hasattr(exc, "format_message"):
+            raise
         raise St3dError(f"demo step `st3d-edge {args[0]}`: {exc.format_message()}") from None
     if code not in (None, 0):
         raise St3dError(f"demo step `st3d-edge {args[0]}` failed (exit code {code}); see the lines above")
@@ -99,7 +100,7 @@ def run_demo(workdir: Path, preset: str = "cpu", category: str = "tire", seed: i
 
     step(4, "evaluate on the test split")
     run_command(["evaluate", "--data", str(data), "--category", category, "--workdir", str(runs)])
-    where["evaluation"] = runs / category
+    where["evaluation"] = runs / "evaluation"
 
     step(5, "export the bundle")
     run_command(["export", "--category", category, "--workdir", str(runs), "--format", "onnx"])
