@@ -1,9 +1,89 @@
-"""`st3d-edge evaluate` (not yet written: registers nothing)."""
+"""`st3d-edge evaluate`: the MVTec 3D-AD protocol on the test split of trained categories."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from st3d_edge.commands._common import user_errors
+from st3d_edge.train.options import DeviceChoice, SamplerChoice
+
+
+def evaluate_command(
+    data: Annotated[Path, typer.Option(help="Dataset root in MVTec 3D-AD layout.")],
+    category: Annotated[
+        list[str] | None,
+        typer.Option(help="Category to evaluate (repeat for several; default: every category in --data)."),
+    ] = None,
+    workdir: Annotated[
+        Path, typer.Option(help="Folder holding the run folders (<workdir>/<category>).")
+    ] = Path("st3d-runs"),
+    out: Annotated[
+        Path | None, typer.Option(help="Where the reports go (default: <workdir>/evaluation).")
+    ] = None,
+    maps: Annotated[
+        Path | None, typer.Option(help="Anomaly map root (default: <out>/maps); MVTec's evaluation reads it.")
+    ] = None,
+    no_maps: Annotated[bool, typer.Option("--no-maps", help="Do not write the per-scan TIFF maps.")] = False,
+    device: Annotated[DeviceChoice, typer.Option(help="Where the networks run.")] = DeviceChoice.cpu,
+    sampler: Annotated[
+        SamplerChoice | None, typer.Option(help="Override the point sampler recorded in the model's config.")
+    ] = None,
+) -> None:
+    """Evaluate trained categories: AU-PRO at several FPR limits, image AUROC, time and memory."""
+    with user_errors():
+        from st3d_edge.console import err, wrote
+        from st3d_edge.console import out as stdout
+        from st3d_edge.data.mvtec import list_categories
+        from st3d_edge.errors import St3dError, file_error
+
+        if not data.is_dir():
+            raise file_error(data, "dataset root not found")
+        categories = list(dict.fromkeys(category)) if category else list_categories(data)
+        for name in categories:
+            if not (data / name).is_dir():
+                raise file_error(data / name, "category folder not found")
+        out_dir = out or workdir / "evaluation"
+        maps_dir = None if no_maps else (maps or out_dir / "maps")
+
+        from st3d_edge.evaluation.report import format_table, plot_pro_vs_limit, write_reports
+        from st3d_edge.evaluation.runner import evaluate_category
+        from st3d_edge.train.common import torch_threads
+        from st3d_edge.train.distributed import resolve_device
+
+        device_name = resolve_device(device.value)
+        torch_threads()
+        results, failed = [], []
+        for name in categories:
+            try:
+                results.append(
+                    evaluate_category(
+                        data,
+                        name,
+                        workdir / name,
+                        device=device_name,
+                        maps_dir=maps_dir,
+                        sampler=sampler.value if sampler else None,
+                    )
+                )
+            except St3dError as exc:
+                err.print(f"[red]error:[/red] {name}: {exc}", highlight=False)
+                failed.append(name)
+        if not results:
+            raise St3dError(f"no category could be evaluated ({', '.join(failed)})")
+
+        stdout.print(format_table(results, f"3D-ST on {data} ({device_name})"), highlight=False, markup=False)
+        if maps_dir is not None:
+            wrote(maps_dir, f"anomaly maps ({sum(r.scans for r in results)} TIFFs)")
+        for path in write_reports(results, out_dir):
+            wrote(path)
+        wrote(plot_pro_vs_limit({"3D-ST": results}, out_dir / "pro_vs_limit.png"))
+        if failed:
+            err.print(f"[red]{len(failed)} of {len(categories)} categories failed:[/red] {', '.join(failed)}")
+            raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("evaluate")(evaluate_command)

@@ -102,5 +102,5 @@ def _solve_spd(matrix: sparse.csr_matrix, rhs: np.ndarray, x0: np.ndarray, tol: 
         from scipy.sparse.linalg import spsolve
 
         return spsolve(matrix.tocsc(), rhs)
-    solver = pyamg.ruge_stuben_solver(matrix, max_coarse=500)
+    solver = pyamg.ruge_stuben_solver(matrix, max_coarse=500, coarse_solver="splu")
     return solver.solve(rhs, x0=x0, tol=tol, accel="cg", maxiter=500)

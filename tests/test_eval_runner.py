@@ -1,0 +1,129 @@
+"""The evaluation runner and `st3d-edge evaluate` on a tiny synthetic dataset and a tiny trained run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+from st3d_edge.cli import app
+from st3d_edge.data.mvtec import read_scan, scan_paths
+from st3d_edge.evaluation.maps import scores_to_map
+from st3d_edge.evaluation.pro import LIMITS, au_pro
+from st3d_edge.evaluation.runner import evaluate_category, evaluate_scans
+from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
+
+SIZE = (40, 40)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Two synthetic categories; only the first gets a (1-epoch, random-teacher) trained model."""
+    import torch
+
+    from st3d_edge.config import get_preset
+    from st3d_edge.data.synthetic import DEFECTS, write_dataset
+    from st3d_edge.train.student import train_category
+
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("eval")
+    data = write_dataset(
+        root / "data",
+        categories=["tire", "foam"],
+        train=2,
+        validation=1,
+        test_good=2,
+        test_defect=1,
+        size=SIZE,
+        progress=False,
+        defects=DEFECTS[:2],
+    )
+    preset = get_preset("tiny")
+    preset.model.n = 128
+    preset.student.epochs = 1
+    preset.student.random_teacher = True
+    train_category(root / "runs" / "tire", preset, data_root=data, category="tire", progress=False)
+    return data, root / "runs"
+
+
+def test_sampled_pixels_keep_their_scores():
+    pixels = np.array([[0, 0], [3, 4], [5, 1]], dtype=np.int32)
+    scores = np.array([0.5, 2.0, 1.25])
+    anomaly_map = scores_to_map((6, 7), pixels, scores)
+    assert anomaly_map.dtype == np.float32 and anomaly_map.shape == (6, 7)
+    assert_close(anomaly_map[pixels[:, 0], pixels[:, 1]], scores, **EXACT, what="sampled pixels")
+    assert anomaly_map.min() >= 0.5 and anomaly_map.max() <= 2.0  # maximum principle
+
+
+def test_maps_on_disk_give_the_reported_metrics(tiny, tmp_path):
+    data, runs = tiny
+    maps_dir = tmp_path / "maps"
+    result = evaluate_category(data, "tire", runs / "tire", maps_dir=maps_dir, progress=False)
+    assert result.scans == 4 and result.defective == 2
+    maps, gts = [], []
+    for path in scan_paths(data, "tire", "test"):
+        scan = read_scan(path)
+        written = maps_dir / "tire" / "test" / (scan.defect or "good") / f"{scan.name}.tiff"
+        anomaly_map = tifffile.imread(written)
+        assert anomaly_map.dtype == np.float32 and anomaly_map.shape == SIZE
+        maps.append(anomaly_map)
+        gts.append(scan.gt)
+    for limit in LIMITS:
+        assert_close(result.au_pro[limit], au_pro(maps, gts, limit), **FLOAT32_SAME_MATH, what=f"{limit}")
+    assert 0.0 <= result.i_auroc <= 1.0
+    assert result.infer_ms > 0 and result.peak_rss_mb > 0 and len(result.limit_curve) == 100
+
+
+def test_an_oracle_scorer_is_rated_perfect_at_image_level(tiny):
+    """Score every point by its ground truth: good scans score 0, defective ones 1 somewhere."""
+    data, _ = tiny
+    scans = [read_scan(p) for p in scan_paths(data, "foam", "test")]
+    truth = {id(s.points): None if s.gt is None else s.gt[s.pixels[:, 0], s.pixels[:, 1]] for s in scans}
+
+    def oracle(points):
+        from st3d_edge.geometry.knn import knn_indices
+
+        labels = truth[id(points)]
+        scores = np.zeros(len(points)) if labels is None else labels.astype(float)
+        return np.arange(len(points)), knn_indices(points, 4), scores
+
+    result = evaluate_scans(scans, oracle, category="foam", method="oracle", progress=False)
+    assert result.i_auroc == 1.0
+    assert result.au_pro[0.3] > 0.9
+
+
+def test_cli_writes_tables_maps_and_plot(tiny, tmp_path):
+    data, runs = tiny
+    out = tmp_path / "report"
+    args = ["evaluate", "--data", str(data), "--category", "tire", "--workdir", str(runs), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "AU-PRO@0.3" in result.stdout and "mean" in result.stdout
+    report = json.loads((out / "evaluation.json").read_text())
+    assert [c["category"] for c in report["categories"]] == ["tire"]
+    assert set(report["mean"]["au_pro"]) == {f"{lim:g}" for lim in LIMITS}
+    assert (out / "evaluation.csv").read_text().splitlines()[0].startswith("category,scans,AU-PRO@0.01")
+    assert (out / "pro_vs_limit.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((out / "maps" / "tire" / "test").glob("*/*.tiff"))) == 4
+
+
+def test_cli_category_without_model_fails_clearly(tiny, tmp_path):
+    data, runs = tiny
+    args = ["evaluate", "--data", str(data), "--workdir", str(runs), "--out", str(tmp_path), "--no-maps"]
+    only_missing = CliRunner().invoke(app, args + ["--category", "foam"])
+    assert only_missing.exit_code == 2
+    assert "foam" in only_missing.stderr and "train" in only_missing.stderr
+    both = CliRunner().invoke(app, args)  # every category of the dataset: tire works, foam fails
+    assert both.exit_code == 1, both.output
+    assert "1 of 2 categories failed" in both.stderr
+    assert "tire" in both.stdout
+    assert not (tmp_path / "maps").exists()
+
+
+def test_cli_refuses_a_missing_dataset(tmp_path):
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert "dataset root not found" in result.stderr
