@@ -59,13 +59,15 @@ def test_ray_marching_matches_dense_sampling(category):
     assert_close(fast.depth.ravel()[picks], reference, **RAY_HIT, what="hit depth")
 
 
-def test_culling_rays_far_from_the_part_changes_nothing(monkeypatch):
+def test_render_shortcuts_change_nothing(monkeypatch):
+    """Reference: every ray in the part's box marched from z_top (no culling, no skipped levels)."""
     scene = _scene("bagel", 40, seed=5)
     defect = draw_defect("contamination", np.random.default_rng(6), scene.part)
     culled = scene.render(defect)
     monkeypatch.setattr(
         camera_module, "rays_near_part", lambda height, top_xy, bottom_xy, bbox: np.ones(len(top_xy), bool)
     )
+    monkeypatch.setattr(camera_module, "footprint_grid", lambda height, bbox: np.full((1, 1), np.inf))
     every_ray = scene.render(defect)
     for field in ("depth", "valid", "world", "normal"):
         assert_close(getattr(culled, field), getattr(every_ray, field), **EXACT, what=field)

@@ -13,9 +13,12 @@ Decisions the paper leaves open (it uses real MVTec 3D-AD scans):
   camera, as in a structured-light scanner) sees its surface at a grazing angle, steeper than
   ``acos(min_cos)`` = 78 degrees; projector shadows are not modelled.
 - Intersection: each ray is marched down in fixed steps of world height from ``z_top`` to the plane
-  and refined by bisection. Every ray evaluates the height field only along itself, with a fixed
-  schedule, so changing the scene in one place leaves the other pixels bit-identical; this is what
-  makes the defect ground truth exact.
+  and refined by bisection. Every ray evaluates the height field only along itself, on levels fixed
+  by ``z_top``, so changing the scene in one place leaves the other pixels bit-identical; this is
+  what makes the defect ground truth exact. Two shortcuts keep an 800x800 render near a second
+  and cannot change a result: rays that end far from the part's footprint are solved as plane
+  hits without marching, and levels above the part's highest point (sampled on a 0.5 mm grid,
+  plus 1 mm) are skipped.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ MARCH_STEP = 0.0005  # metres of world height per marching step: rays move < 0.1
 BISECTIONS = 14  # refines a hit to 0.5 mm / 2**14, about 30 nm
 NORMAL_DELTA = 1e-5  # metres; finite-difference step for surface normals
 FOOTPRINT_CELL = 0.0005  # metres; grid on which the part's footprint is found before marching
+HIGHEST_MARGIN = 0.001  # metres added to the grid's highest sample to bound the height between samples
 
 
 @dataclass(frozen=True)
@@ -85,17 +89,25 @@ class Render:
 
 
 def march(
-    height: HeightField, origin: np.ndarray, dirs: np.ndarray, z_top: float, active: np.ndarray
+    height: HeightField,
+    origin: np.ndarray,
+    dirs: np.ndarray,
+    z_top: float,
+    active: np.ndarray,
+    highest: float | None = None,
 ) -> np.ndarray:
     """World height of each ray's first hit of ``height`` (0 for rays not in ``active``).
 
     ``height`` must be below ``z_top`` everywhere and exactly 0 on the plane; ``dirs`` point down.
+    The levels are fixed by ``z_top`` alone; those at or above ``highest`` (a bound on the height)
+    are skipped, which cannot change any hit, only save time.
     """
     hit_z = np.zeros(len(dirs))
     levels = np.linspace(z_top, 0.0, max(2, int(np.ceil(z_top / MARCH_STEP)) + 1))
+    first = 1 if highest is None else max(1, int(np.sum(levels >= highest)))
     idx = np.flatnonzero(active)
     above, below, which = [], [], []
-    for k in range(1, len(levels)):
+    for k in range(first, len(levels)):
         if idx.size == 0:
             break
         z = levels[k]
@@ -131,6 +143,17 @@ def surface_normals(height: HeightField, x: np.ndarray, y: np.ndarray) -> np.nda
     return n / np.linalg.norm(n, axis=1, keepdims=True)
 
 
+def footprint_grid(height: HeightField, bbox: tuple[float, float, float, float]) -> np.ndarray:
+    """Heights sampled every :data:`FOOTPRINT_CELL` over ``bbox``, indexed [x, y]."""
+    xmin, xmax, ymin, ymax = bbox
+    nx = int(np.ceil((xmax - xmin) / FOOTPRINT_CELL)) + 1
+    ny = int(np.ceil((ymax - ymin) / FOOTPRINT_CELL)) + 1
+    gx, gy = np.meshgrid(
+        xmin + FOOTPRINT_CELL * np.arange(nx), ymin + FOOTPRINT_CELL * np.arange(ny), indexing="ij"
+    )
+    return height(gx.ravel(), gy.ravel()).reshape(nx, ny)
+
+
 def rays_near_part(
     height: HeightField,
     top_xy: np.ndarray,
@@ -147,12 +170,8 @@ def rays_near_part(
     from scipy.ndimage import binary_dilation
 
     xmin, xmax, ymin, ymax = bbox
-    nx = int(np.ceil((xmax - xmin) / FOOTPRINT_CELL)) + 1
-    ny = int(np.ceil((ymax - ymin) / FOOTPRINT_CELL)) + 1
-    gx, gy = np.meshgrid(
-        xmin + FOOTPRINT_CELL * np.arange(nx), ymin + FOOTPRINT_CELL * np.arange(ny), indexing="ij"
-    )
-    occupied = (height(gx.ravel(), gy.ravel()) > 0.0).reshape(nx, ny)
+    occupied = footprint_grid(height, bbox) > 0.0
+    nx, ny = occupied.shape
     drift = float(np.max(np.hypot(*(top_xy - bottom_xy).T)))
     grow = int(np.ceil(drift / FOOTPRINT_CELL)) + 2
     disk = np.hypot(*np.mgrid[-grow : grow + 1, -grow : grow + 1]) <= grow
@@ -169,7 +188,7 @@ def ray_ends(camera: Camera, z_top: float) -> tuple[np.ndarray, np.ndarray, np.n
     """(origin, world directions, xy where each ray crosses z_top, xy where it meets the plane)."""
     rot = camera.rotation()
     origin = camera.centre()
-    dirs = camera.pixel_rays() @ rot.T
+    dirs = np.einsum("ij,kj->ik", camera.pixel_rays(), rot)  # not `@`: BLAS threads are slower here
     t_top = (z_top - origin[2]) / dirs[:, 2]
     t_bottom = -origin[2] / dirs[:, 2]
     top_xy = origin[:2] + t_top[:, None] * dirs[:, :2]
@@ -207,7 +226,8 @@ def render(
     active = rays_near_part(height, top_xy, bottom_xy, bbox)
     if select is not None:
         active &= select.ravel()
-    hit_z = march(height, origin, dirs, z_top, active)
+    highest = float(footprint_grid(height, bbox).max()) + HIGHEST_MARGIN
+    hit_z = march(height, origin, dirs, z_top, active, highest)
     t = (hit_z - origin[2]) / dirs[:, 2]
     world = origin + t[:, None] * dirs
     normal = np.zeros_like(world)

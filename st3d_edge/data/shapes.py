@@ -113,9 +113,14 @@ def make_bagel(rng: np.random.Generator) -> Part:
     def height(u, v):
         uu = u * oval
         rho = np.hypot(uu, v)
-        r = tube * (1.0 + lumps(np.arctan2(v, uu)))
-        cap = _cap(r, rho - ring)
-        return _where(cap > 0.0, lambda i: np.maximum(squash * (r[i] + cap[i]) + crust(u[i], v[i]), 0.0))
+        near = np.abs(rho - ring) < tube * 1.12  # the lumps never widen the tube more than this
+
+        def surface(i):
+            r = tube * (1.0 + lumps(np.arctan2(v[i], uu[i])))
+            cap = _cap(r, rho[i] - ring)
+            return np.where(cap > 0.0, np.maximum(squash * (r + cap) + crust(u[i], v[i]), 0.0), 0.0)
+
+        return _where(near, surface)
 
     return Part(height, (ring + tube * 1.12) / min(oval, 1.0), squash * 2 * tube * 1.12 + 0.0008)
 
@@ -203,11 +208,16 @@ def make_potato(rng: np.random.Generator) -> Part:
     skin = _waves(rng, 6, (0.004, 0.012), 0.0012)
 
     def height(u, v):
-        scale = 1.0 + lumps(np.arctan2(v / b, u / a))
-        q2 = ((u / a) ** 2 + (v / b) ** 2) / scale**2
-        inside = q2 < 1.0
-        body = tall * (0.3 + 0.7 * np.sqrt(np.maximum(1.0 - q2, 0.0)))
-        return _where(inside, lambda i: np.maximum(body[i] + skin(u[i], v[i]), 0.0))
+        q2_round = (u / a) ** 2 + (v / b) ** 2
+        near = q2_round < 1.1**2  # the lumps never stretch the outline more than 10 %
+
+        def surface(i):
+            scale = 1.0 + lumps(np.arctan2(v[i] / b, u[i] / a))
+            q2 = q2_round[i] / scale**2
+            body = tall * (0.3 + 0.7 * np.sqrt(np.maximum(1.0 - q2, 0.0)))
+            return np.where(q2 < 1.0, np.maximum(body + skin(u[i], v[i]), 0.0), 0.0)
+
+        return _where(near, surface)
 
     return Part(height, max(a, b) * 1.11, tall + 0.0012)
 

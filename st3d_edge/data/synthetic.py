@@ -152,7 +152,7 @@ def add_sensor_noise(clean: Render, camera: Camera, rng: np.random.Generator) ->
 
 
 def shade(clean: Render, category: str) -> np.ndarray:
-    lambert = 0.3 + 0.7 * np.clip(clean.normal @ LIGHT, 0.0, 1.0)
+    lambert = 0.3 + 0.7 * np.clip(np.einsum("ijk,k->ij", clean.normal, LIGHT), 0.0, 1.0)
     on_part = clean.world[..., 2] > 1e-9
     albedo = np.where(on_part[..., None], np.array(ALBEDO[category]), np.array(PLANE_ALBEDO))
     return np.clip(np.round(255.0 * albedo * lambert[..., None]), 0, 255).astype(np.uint8)
