@@ -2,8 +2,8 @@
 
 Each point's row is computed by one thread in a fixed order, so a point's result depends
 only on its own pairs (the receptive-field tests rely on that). The backward pass sums
-over all pairs of the cloud; it accumulates in float64 per chunk of rows so that the
-weight gradient agrees with the torch reference to float32 rounding.
+over all pairs of the cloud: each point's pairs in float32, the points in float64, so that
+the weight gradient agrees with the torch reference to float32 rounding.
 """
 
 from __future__ import annotations
@@ -55,7 +55,11 @@ def _kernels():
         for t in numba.prange(chunks):
             z = np.empty_like(bias)
             grad_z = np.empty_like(bias)
+            # One point's k pairs are summed in the working precision, the points in float64.
+            row = np.empty((g + 1, channels), dtype=bias.dtype)
+            total = np.zeros((g + 1, channels))
             for i in range(t * step, min(n, (t + 1) * step)):
+                row[:] = 0
                 for j in range(k):
                     z[:] = bias
                     for q in range(g):
@@ -67,9 +71,13 @@ def _kernels():
                     for q in range(g):
                         value = geometric[i, j, q]
                         for c in range(channels):
-                            partial[t, q, c] += grad_z[c] * value
+                            row[q, c] += grad_z[c] * value
                     for c in range(channels):
-                        partial[t, g, c] += grad_z[c]
+                        row[g, c] += grad_z[c]
+                for q in range(g + 1):
+                    for c in range(channels):
+                        total[q, c] += row[q, c]
+            partial[t] = total
         return partial.sum(axis=0)
 
     return forward, backward
