@@ -1,0 +1,80 @@
+"""Slow, obvious references and small inputs for the export tests (numpy, float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from st3d_edge.export.weights import LEAKY_SLOPE, BlockWeights, Dense, NetWeights
+
+# onnxruntime against torch, or float64 against float32, on whole networks: the errors of
+# eight LFA layers add up, so this is looser than FLOAT32_DIFFERENT_KERNELS per op. The
+# scores' relative error bound of the issue (1e-4) is asserted separately.
+NETWORK_FLOAT32 = dict(rtol=1e-4, atol=1e-4)
+
+
+def random_dense(rng: np.random.Generator, n_in: int, n_out: int) -> Dense:
+    scale = 1.0 / np.sqrt(n_in)
+    return Dense(
+        rng.uniform(-scale, scale, (n_in, n_out)).astype(np.float32),
+        rng.uniform(-scale, scale, n_out).astype(np.float32),
+    )
+
+
+def random_net(rng: np.random.Generator, d: int = 16, blocks: int = 2) -> NetWeights:
+    q, h = d // 4, d // 2
+    return NetWeights(
+        blocks=tuple(
+            BlockWeights(
+                pre=random_dense(rng, d, q),
+                geo1=random_dense(rng, 4, q),
+                geo2=random_dense(rng, 4, h),
+                post=random_dense(rng, d, d),
+                skip=random_dense(rng, d, d),
+            )
+            for _ in range(blocks)
+        ),
+        head1=random_dense(rng, d, d),
+        head2=random_dense(rng, d, d),
+    )
+
+
+def cloud_and_knn(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """A wavy surface patch in metres-like units and its kNN graph (self first)."""
+    uv = rng.uniform(-0.05, 0.05, (n, 2))
+    z = 0.01 * np.sin(60 * uv[:, 0]) * np.cos(40 * uv[:, 1]) + rng.normal(0, 1e-4, n)
+    points = np.column_stack([uv, z]).astype(np.float32)
+    _, knn = cKDTree(points).query(points, k)
+    knn[:, 0] = np.arange(n)  # self first even if a duplicate point came first
+    return points, knn.astype(np.int32)
+
+
+def _leaky(x):
+    return np.where(x >= 0, x, LEAKY_SLOPE * x)
+
+
+def _mlp(layer: Dense, x):
+    return _leaky(x @ layer.weight.astype(np.float64) + layer.bias.astype(np.float64))
+
+
+def reference_features(net: NetWeights, points, knn) -> np.ndarray:
+    """The network exactly as the paper describes it, point by point gather, float64."""
+    x = np.asarray(points, np.float64)
+    knn = np.asarray(knn)
+    diff = x[:, None, :] - x[knn]  # (n, k, 3): p - p_j
+    g = np.concatenate([diff, np.linalg.norm(diff, axis=-1, keepdims=True)], axis=-1)
+    f = np.zeros((len(x), net.d))
+    for block in net.blocks:
+        h = _mlp(block.pre, f)
+        for geo in (block.geo1, block.geo2):
+            h = np.concatenate([_mlp(geo, g), h[knn]], axis=-1).mean(axis=1)
+        f = _mlp(block.post, h) + _mlp(block.skip, f)
+    f = _mlp(net.head1, f)
+    return f @ net.head2.weight.astype(np.float64) + net.head2.bias.astype(np.float64)
+
+
+def reference_scores(teacher, student, s, mu, sigma, points, knn) -> np.ndarray:
+    x = np.asarray(points, np.float64) / s
+    f_t = reference_features(teacher, x, knn)
+    f_s = reference_features(student, x, knn)
+    return np.linalg.norm(f_s - (f_t - mu) / sigma, axis=1)
