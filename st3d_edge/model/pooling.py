@@ -46,11 +46,14 @@ class NeighbourMean:
             raise ValueError(f"knn holds indices outside 0..{n - 1}")
         device = knn.device
         values = torch.full((n * k,), 1.0 / k, dtype=dtype, device=device)
-        row_starts = torch.arange(0, n * k + 1, k, device=device)
+        # int32 indices where they fit: MKL takes them as they are, int64 ones are converted
+        # on every product.
+        index_dtype = torch.int32 if n * k < 2**31 else torch.int64
+        row_starts = torch.arange(0, n * k + 1, k, device=device, dtype=index_dtype)
         on_cpu = device.type == "cpu"
         # MKL (the CPU kernel) takes rows in any column order; other backends want them sorted.
         columns = knn.reshape(-1) if on_cpu else torch.sort(knn, dim=1).values.reshape(-1)
-        self.matrix = _csr(row_starts, columns, values, n)
+        self.matrix = _csr(row_starts, columns.to(index_dtype), values, n)
         # The transpose, built directly: a stable sort of the kNN entries by neighbour keeps
         # each of its rows' column indices ascending. numpy's stable sort is several times
         # faster than torch's on the CPU.
@@ -60,9 +63,9 @@ class NeighbourMean:
         else:
             order = torch.argsort(flat, stable=True)
         counts = torch.bincount(flat, minlength=n)
-        t_row_starts = torch.zeros(n + 1, dtype=torch.int64, device=device)
-        torch.cumsum(counts, 0, out=t_row_starts[1:])
-        self.transpose = _csr(t_row_starts, order // k, values, n)
+        t_row_starts = torch.zeros(n + 1, dtype=index_dtype, device=device)
+        t_row_starts[1:] = torch.cumsum(counts, 0)
+        self.transpose = _csr(t_row_starts, (order // k).to(index_dtype), values, n)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return _SparseMean.apply(x, self.matrix, self.transpose)
