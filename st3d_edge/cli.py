@@ -56,25 +56,18 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point.
+
+    typer's standalone mode turns usage errors into exit code 2 and ``typer.Exit`` into its
+    code; a :class:`St3dError` that escapes a command still becomes one line and exit code 2.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except St3dError as exc:
         from st3d_edge.console import err
 
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
 
 
 if __name__ == "__main__":

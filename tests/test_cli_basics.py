@@ -15,3 +15,22 @@ def test_version_is_eager():
 def test_unknown_command_is_usage_error():
     res = CliRunner().invoke(app, ["no-such-command"])
     assert res.exit_code == 2
+
+
+def test_console_entry_point_exit_codes(tmp_path):
+    """The installed script (not only the in-process app) exits 2 on bad input and bad usage."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "st3d_edge.cli"]
+    bad_input = subprocess.run(
+        cmd + ["synth", "--out", str(tmp_path), "--size", "8", "8"], capture_output=True, text=True
+    )
+    assert bad_input.returncode == 2
+    assert bad_input.stderr.strip().startswith("error:")
+    assert "Traceback" not in bad_input.stderr
+    bad_usage = subprocess.run(
+        cmd + ["synth", "--out", str(tmp_path), "--categories", "nope"], capture_output=True, text=True
+    )
+    assert bad_usage.returncode == 2
+    assert "Traceback" not in bad_usage.stderr
