@@ -78,3 +78,28 @@ def reference_scores(teacher, student, s, mu, sigma, points, knn) -> np.ndarray:
     f_t = reference_features(teacher, x, knn)
     f_s = reference_features(student, x, knn)
     return np.linalg.norm(f_s - (f_t - mu) / sigma, axis=1)
+
+
+def write_trained_category(run_dir, *, preset: str = "tiny", seed: int = 0, thresholds: bool = True):
+    """A run folder as `st3d-edge train` leaves it, with random weights (no training)."""
+    import torch
+
+    from st3d_edge.calibration.stats import save_stats
+    from st3d_edge.calibration.thresholds import Thresholds, save_thresholds
+    from st3d_edge.config import get_preset
+    from st3d_edge.train.checkpoint import save_checkpoint
+    from st3d_edge.train.common import build_net
+    from st3d_edge.train.runfolder import run_config, start_run
+
+    config = get_preset(preset)
+    start_run(run_dir, run_config(config, kind="category"), resume=False, overwrite=True)
+    rng = np.random.default_rng(seed)
+    for i, name in enumerate(("teacher.pt", "student.pt")):
+        net = build_net(config.model, seed=seed + i)
+        save_checkpoint(run_dir / name, {"model": net.state_dict()})
+    d = config.model.d
+    save_stats(run_dir / "stats", 0.004, rng.normal(0, 0.3, d), rng.uniform(0.5, 2.0, d))
+    if thresholds:
+        save_thresholds(run_dir / "thresholds.json", Thresholds(pixel=1.5, image=2.5, validation_scans=3))
+    torch.manual_seed(seed)
+    return run_dir

@@ -1,0 +1,206 @@
+"""Write an export bundle from a trained category's run folder (what `st3d-edge export` does).
+
+Formats (``--format``):
+
+``onnx``    model.onnx (FP32), plus model_fp16.onnx with ``--precision fp16``
+``engine``  the above and model.engine + timing.cache built from the graph of the precision
+``all``     the above (engine included) and a Triton repository serving the engine
+``triton``  the ONNX graphs and a Triton repository serving the ONNX graph (no TensorRT needed)
+
+The whole folder is written under a temporary name and renamed at the end
+(``io_utils.atomic_dir``): an interrupted or failed export leaves the previous bundle, or
+none, never half of one. Before anything is written, the FP32 graph is run by onnxruntime
+against the PyTorch scorer on a few synthetic clouds; a relative error above
+``PARITY_LIMIT`` stops the export (the graph would not compute what was trained).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from st3d_edge.errors import St3dError, file_error
+from st3d_edge.io_utils import atomic_dir
+from st3d_edge.runtime.bundle import ONNX_NAMES, Bundle, write_manifest
+
+FORMATS = ("onnx", "engine", "all", "triton")
+PARITY_LIMIT = 1e-4
+PARITY_CLOUDS = 3
+PARITY_MAX_POINTS = 4096  # parity clouds are min(n, this): torch runs them too, on the CPU
+
+
+@dataclass
+class ExportReport:
+    bundle: Bundle
+    parity: dict
+    triton_dir: Path | None = None
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+def parity_clouds(n: int, k: int, s: float, count: int = PARITY_CLOUDS, seed: int = 0):
+    """Synthetic surface patches with a point spacing near s, and their kNN graphs (self first)."""
+    from st3d_edge.geometry.knn import knn_indices
+
+    rng = np.random.default_rng(seed)
+    clouds = []
+    for i in range(count):
+        m = max(k + 1, min(n, PARITY_MAX_POINTS) - 97 * i)  # differing sizes exercise dynamic n
+        extent = s * np.sqrt(m)
+        uv = rng.uniform(-extent / 2, extent / 2, (m, 2))
+        height = 0.1 * extent * np.sin(uv[:, 0] * 6 / extent) * np.cos(uv[:, 1] * 4 / extent)
+        bump = 0.05 * extent * np.exp(-(uv**2).sum(1) / (0.01 * extent**2))  # a small defect
+        points = np.column_stack([uv, height + bump + rng.normal(0, 0.05 * s, m)]).astype(np.float32)
+        clouds.append((points, knn_indices(points, k, workers=1)))
+    return clouds
+
+
+def image_score_settings() -> dict:
+    """How the runtime turns point scores into an image score (recorded in the manifest)."""
+    from st3d_edge.geometry.smoothing import image_score
+
+    neighbours = inspect.signature(image_score).parameters["neighbours"].default
+    method = "max over points of the mean score of the point's first kNN entries"
+    return {"method": method, "neighbours": neighbours}
+
+
+def read_thresholds(run_dir: Path) -> dict:
+    """The category's thresholds.json as a dict; empty (with a warning) if there is none."""
+    from st3d_edge.calibration.thresholds import load_thresholds
+    from st3d_edge.console import err
+
+    path = run_dir / "thresholds.json"
+    if not path.is_file():
+        err.print(f"[yellow]warning:[/yellow] {path}: missing; the bundle gives no verdicts", highlight=False)
+        return {}
+    return load_thresholds(path).as_dict()
+
+
+def versions(engine_version: str | None) -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    from st3d_edge import __version__
+    from st3d_edge.export.onnx_graph import OPSET
+
+    found = {
+        "st3d_edge": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "opset": str(OPSET),
+    }
+    if engine_version:
+        found["tensorrt"] = engine_version
+    return found
+
+
+def write_bundle(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    fmt: str = "onnx",
+    precision: str = "fp32",
+    engine_options=None,
+    feature_outputs: bool = False,
+) -> ExportReport:
+    """Export the trained category in ``run_dir`` to the bundle folder ``out_dir``."""
+    from st3d_edge.export.onnx_graph import scorer_graph
+    from st3d_edge.export.parity import check_parity, onnx_session, relative_error, run_session
+    from st3d_edge.model.scorer import Scorer
+    from st3d_edge.train.category_model import load_category
+
+    if fmt not in FORMATS:
+        raise St3dError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if precision not in ONNX_NAMES:
+        raise St3dError(f"unknown precision {precision!r}; choose fp32 or fp16")
+    build_engine_too = fmt in ("engine", "all")
+    if build_engine_too:
+        from st3d_edge.export.tensorrt_build import EngineOptions, import_tensorrt, resolve_profile
+
+        import_tensorrt()  # fail before the slow part when the extra is missing
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    teacher, student, s, mu, sigma, preset = load_category(run_dir)
+    n, k, d = preset.model.n, preset.model.k, preset.model.d
+    if build_engine_too:
+        engine_options = engine_options or EngineOptions()
+        resolve_profile(n, k, engine_options)  # refuse a bad profile before any work
+    thresholds = read_thresholds(run_dir)
+
+    graphs = {"fp32": scorer_graph(teacher, student, s, mu, sigma, k, feature_outputs=feature_outputs)}
+    if precision == "fp16":
+        graphs["fp16"] = scorer_graph(
+            teacher, student, s, mu, sigma, k, precision="fp16", feature_outputs=feature_outputs
+        )
+    clouds = parity_clouds(n, k, s)
+    sessions = {p: onnx_session(g.SerializeToString()) for p, g in graphs.items()}
+    result = check_parity(sessions["fp32"], Scorer(teacher, student, s, mu, sigma).eval(), clouds)
+    parity = {"reference": "torch", **result.as_dict(), "limit": PARITY_LIMIT}
+    if result.max_relative_error > PARITY_LIMIT:
+        raise file_error(
+            run_dir,
+            f"exported graph disagrees with PyTorch (max relative error {result.max_relative_error:.2e} "
+            f"> {PARITY_LIMIT:.0e}); please report this",
+        )
+    if "fp16" in sessions:
+        drift = max(
+            relative_error(run_session(sessions["fp16"], p, q), run_session(sessions["fp32"], p, q))
+            for p, q in clouds
+        )
+        parity["fp16_max_relative_drift"] = drift
+
+    previous_cache = out_dir / "timing.cache"
+    with atomic_dir(out_dir) as tmp:
+        models = {}
+        for p, graph in graphs.items():
+            (tmp / ONNX_NAMES[p]).write_bytes(graph.SerializeToString())
+            models[p] = ONNX_NAMES[p]
+        engine = None
+        if build_engine_too:
+            from st3d_edge.export.tensorrt_build import build_engine
+
+            engine = build_engine(
+                tmp / models[precision],
+                tmp,
+                n=n,
+                k=k,
+                precision=precision,
+                options=engine_options,
+                previous_cache=previous_cache if previous_cache.is_file() else None,
+            )
+        triton_dir = None
+        if fmt in ("all", "triton"):
+            from st3d_edge.export.triton import write_triton_repository
+
+            triton_dir = write_triton_repository(
+                tmp,
+                category=run_dir.name,
+                k=k,
+                d=d,
+                onnx_file=models[precision],
+                engine_file=engine.file if engine else None,
+                feature_outputs=feature_outputs,
+            )
+        bundle = write_manifest(
+            tmp,
+            category=run_dir.name,
+            n=n,
+            k=k,
+            d=d,
+            s=s,
+            sampler=preset.model.sampler,
+            precision=precision,
+            models=models,
+            thresholds=thresholds,
+            image_score=image_score_settings(),
+            versions=versions(engine.device.tensorrt_version if engine else None),
+            engine=engine,
+            parity=parity,
+        )
+    final = Bundle(**{**bundle.__dict__, "path": out_dir})
+    sizes = {name: entry.size for name, entry in final.files.items()}
+    moved_triton = out_dir / triton_dir.relative_to(tmp) if triton_dir else None
+    return ExportReport(final, parity, moved_triton, sizes)
