@@ -129,6 +129,7 @@ def pretrain(
         config = read_config(run_dir)
     preset = preset_of(config)
     pc, model = preset.pretrain, preset.model
+    modelnet = config.get("job", {}).get("modelnet")  # on resume: the folder the run started with
 
     cache_dir = run_dir / CACHE
     train = scene_cache(cache_dir, preset, SPLIT_TRAIN, pc.scenes_train, modelnet, env)
