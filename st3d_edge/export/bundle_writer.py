@@ -16,6 +16,7 @@ against the PyTorch scorer on a few synthetic clouds; a relative error above
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,7 +201,7 @@ def write_bundle(
             engine=engine,
             parity=parity,
         )
-    final = Bundle(**{**bundle.__dict__, "path": out_dir})
+    final = dataclasses.replace(bundle, path=out_dir)
     sizes = {name: entry.size for name, entry in final.files.items()}
     moved_triton = out_dir / triton_dir.relative_to(tmp) if triton_dir else None
     return ExportReport(final, parity, moved_triton, sizes)
