@@ -64,9 +64,11 @@ def main() -> None:
     try:
         app()
     except St3dError as exc:
+        from rich.markup import escape
+
         from st3d_edge.console import err
 
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
 
 

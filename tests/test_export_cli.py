@@ -75,11 +75,6 @@ def test_engine_without_tensorrt_is_one_line_and_writes_nothing(workdir, tmp_pat
     assert not (tmp_path / "engine-bundle").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="commands._common.user_errors prints the message as rich markup, which swallows '[gpu]' "
-    "(needs rich.markup.escape); remove this marker once that is fixed",
-)
 def test_engine_without_tensorrt_names_the_extra_on_the_command_line(workdir, tmp_path, monkeypatch):
     res = _export_engine_without_tensorrt(workdir, tmp_path / "engine-bundle", monkeypatch)
     assert "pip install 'st3d-edge[gpu]'" in res.output

@@ -16,7 +16,10 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except St3dError as exc:
+        from rich.markup import escape
+
         from st3d_edge.console import err
 
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        # escape: messages contain things like `st3d-edge[gpu]` that rich would read as markup
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
