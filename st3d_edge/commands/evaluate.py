@@ -15,7 +15,10 @@ def evaluate_command(
     data: Annotated[Path, typer.Option(help="Dataset root in MVTec 3D-AD layout.")],
     category: Annotated[
         list[str] | None,
-        typer.Option(help="Category to evaluate (repeat for several; default: every category in --data)."),
+        typer.Option(
+            metavar="NAME",
+            help="Category to evaluate (repeat for several; default: every category in --data).",
+        ),
     ] = None,
     workdir: Annotated[
         Path, typer.Option(help="Folder holding the run folders (<workdir>/<category>).")
