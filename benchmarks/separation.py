@@ -10,6 +10,13 @@ point outranks a random good point, ties counted half). Everything is seeded: re
 the same numbers on the same machine.
 
     python benchmarks/separation.py [--out DIR] [--category tire] [--size 128] [--threads 2]
+
+Measured on a 2-core CPU (defaults: tire, 128 px, 20 train / 5 validation / 15 test scans):
+
+    model                 defect/good mean  point AUROC  defect pts  good pts
+    pretrained teacher               2.473        0.915         197     30523
+    random teacher                   2.038        0.883         197     30523
+    seconds: synthetic data 1, pretrain 88, student (pretrained teacher) 22, student (random teacher) 20
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Seconds per training step (teacher pretraining and student) and peak memory, on the CPU.
 
-Rows: the ``cpu`` preset (n = 2048, k = 32, d = 64) and the paper's size (n = 64000, k = 32,
-d = 64). A pretraining step is one scene through the teacher, 16 receptive fields decoded and
-compared by Chamfer distance, backward and an Adam step; a student step is one cloud through the
-student against precomputed normalised teacher features, backward and an Adam step (the
-teacher's features of a training cloud are computed once per run, see st3d_edge.train.student).
+Rows: the ``cpu`` preset (n = 2048, k = 16, d = 64, 8 receptive fields of m = 256 decoded points
+per step, scenes of 5 objects) and the paper's size (n = 64000, k = 32, d = 64, 16 fields of
+m = 1024, scenes of 10 objects). A pretraining step is one scene through the teacher, the
+receptive fields decoded and compared by Chamfer distance, backward and an Adam step; a
+student step is one cloud through the student against precomputed normalised teacher
+features, backward and an Adam step (the teacher's features of a training cloud are
+computed once per run, see st3d_edge.train.student).
 The baseline, measured in the same process, is the same step with the network's obvious
 formulation (``model.network.reference_forward``: gather to (n, k, c), concatenate, average);
 it is skipped at n = 64000, where its (n, k, c) activations would need several GiB.
@@ -29,12 +31,11 @@ def _stats(times: list[float]) -> str:
     return f"{np.median(a):8.3f} {np.percentile(a, 90):8.3f}"
 
 
-def make_cloud(n: int, k: int, seed: int = 0):
+def make_cloud(n: int, k: int, objects: int, seed: int = 0):
     from st3d_edge.data.scenes import pretraining_scene
-
     from st3d_edge.train.cache import prepare_cloud
 
-    raw = pretraining_scene(np.random.default_rng(seed), 4 * n, objects=10)
+    raw = pretraining_scene(np.random.default_rng(seed), 4 * n, objects=objects)
     return prepare_cloud(raw, n, k, "fps")
 
 
@@ -132,7 +133,7 @@ def main() -> None:
     header = f"{'row':12} {'n':>6} {'d':>3} {'stage':9} {'fast':>17} {'obvious':>17} {'ratio':>6}"
     print(f"{header} {'peak RSS MiB':>12}")
     for label, n, k, d, samples, m, repeats, with_baseline in rows:
-        cloud = make_cloud(n, k)
+        cloud = make_cloud(n, k, cpu.pretrain.objects_per_scene if with_baseline else 10)
         for stage in ("pretrain", "student"):
 
             def build(obvious: bool, stage=stage, cloud=cloud, d=d, samples=samples, m=m):
