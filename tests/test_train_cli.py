@@ -10,6 +10,7 @@ from st3d_edge.cli import app
 from tests.train_data import CATEGORY, write_tiny_dataset
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--n", "128", "--epochs", "1"]
+TINY_TORCHRUN_SPELLING = ["--preset", "tiny", "--device", "cpu", "--points", "128", "--epochs", "1"]
 
 
 def _invoke(*args: str):
@@ -51,9 +52,11 @@ def test_pretrain_refuses_to_overwrite_and_resumes(workdir):
 def test_train_command(workdir, tmp_path):
     work, _ = workdir
     data = write_tiny_dataset(tmp_path / "data")
-    res = _invoke("train", "--data", str(data), "--category", CATEGORY, *TINY, "--workdir", str(work))
+    args = ["--data", str(data), "--category", CATEGORY, *TINY_TORCHRUN_SPELLING, "--workdir", str(work)]
+    res = _invoke("train", *args)
     assert res.exit_code == 0, res.output
     run = work / CATEGORY
+    assert json.loads((run / "config.json").read_text())["model"]["n"] == 128
     for name in ("student.pt", "teacher.pt", "thresholds.json", "stats/mu.npy", "metrics.jsonl"):
         assert (run / name).is_file()
     assert f"{CATEGORY}: best validation loss" in res.stdout and "thresholds pixel" in res.stdout

@@ -25,9 +25,19 @@ def pretrain_command(
     epochs: Annotated[int | None, typer.Option(help="Override the preset's epoch count.")] = None,
     scenes: Annotated[int | None, typer.Option(help="Override the number of training scenes.")] = None,
     val_scenes: Annotated[int | None, typer.Option(help="Override the number of validation scenes.")] = None,
-    n: Annotated[int | None, typer.Option(help="Override the number of points per scene.")] = None,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "--n", "--points", help="Override the number of points per scene (--points under torchrun)."
+        ),
+    ] = None,
     d: Annotated[
-        int | None, typer.Option(help="Override the descriptor dimension (64 or 128 in the paper).")
+        int | None,
+        typer.Option(
+            "--d",
+            "--dim",
+            help="Override the descriptor dimension (64 or 128 in the paper; --dim under torchrun).",
+        ),
     ] = None,
     sampler: Annotated[SamplerChoice | None, typer.Option(help="How scenes are reduced to n points.")] = None,
     absolute_coords: Annotated[

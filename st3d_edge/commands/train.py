@@ -35,7 +35,12 @@ def train_command(
         int | None, typer.Option(help="Seed of the student's weights and the visiting order.")
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the preset's epoch count.")] = None,
-    n: Annotated[int | None, typer.Option(help="Override the number of points per scan.")] = None,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "--n", "--points", help="Override the number of points per scan (--points under torchrun)."
+        ),
+    ] = None,
     sampler: Annotated[SamplerChoice | None, typer.Option(help="How scans are reduced to n points.")] = None,
     pixel_fpr: Annotated[
         float, typer.Option(help="False-positive rate on good validation points for the pixel threshold.")
