@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+# The neighbour count of the image score: training calibrates the image threshold with it,
+# the export bundle records it, and evaluation and the runtime score with it.
+IMAGE_SCORE_NEIGHBOURS = 8
 
-def image_score(points, scores, knn, neighbours: int = 8) -> float:
+
+def image_score(points, scores, knn, neighbours: int = IMAGE_SCORE_NEIGHBOURS) -> float:
     """max over points of mean(scores[knn[p, :neighbours]])."""
     scores = np.asarray(scores, dtype=np.float64)
     knn = np.asarray(knn)
