@@ -63,6 +63,23 @@ def test_train_command(workdir, tmp_path):
     assert "wrote" in res.stderr
 
 
+def test_train_dim_matches_a_teacher_pretrained_with_dim(workdir, tmp_path):
+    work, _ = workdir
+    pretrain = ["pretrain", *TINY, "--dim", "8", "--scenes", "2", "--val-scenes", "1"]
+    res = _invoke(*pretrain, "--workdir", str(work), "--name", "teacher-d8")
+    assert res.exit_code == 0, res.output
+    data = write_tiny_dataset(tmp_path / "data")
+    args = ["--data", str(data), "--category", CATEGORY, "--workdir", str(work), "--teacher"]
+    args += [str(work / "teacher-d8"), "--name", "student-d8"]
+    res = _invoke("train", *args, *TINY)
+    assert res.exit_code == 2 and "teacher was pretrained with d=8, this run asks for 16" in res.stderr
+    res = _invoke("train", *args, *TINY_TORCHRUN_SPELLING, "--overwrite", "--dim", "8")
+    assert res.exit_code == 0, res.output
+    assert json.loads((work / "student-d8" / "config.json").read_text())["model"]["d"] == 8
+    res = _invoke("train", *args, *TINY, "--overwrite", "--d", "0")
+    assert res.exit_code == 2 and "--d" in res.output
+
+
 def test_bad_input_exits_2_with_one_line(workdir, tmp_path):
     work, _ = workdir
     res = _invoke("train", "--data", str(tmp_path), "--category", "nope", *TINY, "--workdir", str(work))

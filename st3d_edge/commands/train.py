@@ -41,6 +41,14 @@ def train_command(
             "--n", "--points", help="Override the number of points per scan (--points under torchrun)."
         ),
     ] = None,
+    d: Annotated[
+        int | None,
+        typer.Option(
+            "--d",
+            "--dim",
+            help="Override the descriptor dimension; must match the teacher's (--dim under torchrun).",
+        ),
+    ] = None,
     sampler: Annotated[SamplerChoice | None, typer.Option(help="How scans are reduced to n points.")] = None,
     pixel_fpr: Annotated[
         float, typer.Option(help="False-positive rate on good validation points for the pixel threshold.")
@@ -50,14 +58,16 @@ def train_command(
 ) -> None:
     """Train a student for one category against a pretrained teacher."""
     with user_errors():
-        check_positive(epochs=epochs, n=n)
+        check_positive(epochs=epochs, n=n, d=d)
         if not 0.0 <= pixel_fpr < 1.0:
             raise typer.BadParameter(f"must be in [0, 1), got {pixel_fpr}", param_hint="--pixel-fpr")
         from st3d_edge.errors import file_error
 
         if not (data / category).is_dir():
             raise file_error(data / category, "category folder not found")
-        settings = resolve_preset(preset, seed=seed, n=n, sampler=sampler, absolute_coords=absolute_coords)
+        settings = resolve_preset(
+            preset, seed=seed, n=n, d=d, sampler=sampler, absolute_coords=absolute_coords
+        )
         settings.student.random_teacher = random_teacher
         if epochs is not None:
             settings.student.epochs = epochs
