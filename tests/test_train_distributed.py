@@ -24,7 +24,15 @@ from st3d_edge.train.checkpoint import load_checkpoint
 from st3d_edge.train.common import build_net, cloud_tensors
 from st3d_edge.train.distributed import Dist
 from st3d_edge.train.loop import epoch_order
-from st3d_edge.train.pretrain import SPLIT_TRAIN, ReceptiveFieldLoss, _choose, _decoder, pretrain, scene_cache
+from st3d_edge.train.pretrain import (
+    SPLIT_TRAIN,
+    TRAIN_POINTS_STREAM,
+    ReceptiveFieldLoss,
+    _choose,
+    _decoder,
+    pretrain,
+    scene_cache,
+)
 from st3d_edge.train.student import teacher_moments
 from tests.helpers import EXACT, FLOAT32_SAME_MATH, FLOAT64_SOLVER, assert_close
 
@@ -72,7 +80,7 @@ def test_two_gloo_processes_equal_one_process_averaging_gradients(tmp_path):
     for index in epoch_order(2, pc.seed, 1):
         cloud = clouds[index]
         points, knn = cloud_tensors(cloud, s, "cpu")
-        rng = np.random.default_rng([pc.seed, 1, index])
+        rng = np.random.default_rng([pc.seed, TRAIN_POINTS_STREAM, 1, index])
         for p in params:
             p.grad = None
         value = loss(

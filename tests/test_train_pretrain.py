@@ -86,6 +86,29 @@ def test_resume_equals_uninterrupted_run(two_epochs, tmp_path):
     assert [(r["train_loss"], r["val_loss"]) for r in a] == [(r["train_loss"], r["val_loss"]) for r in b]
 
 
+def test_scenes_and_point_draws_use_separate_random_streams(tmp_path, monkeypatch):
+    """No two draws (scene i of a split, a step's points, a validation scene's points) share a
+    numpy stream; SeedSequence state is compared, since e.g. keys (a, b) and (a, b, 0) coincide."""
+    import inspect
+
+    import st3d_edge.train.pretrain as pretrain_module
+
+    real, streams = pretrain_module.seeded_rng, {}
+
+    def recording(*keys):
+        state = tuple(np.random.SeedSequence([int(k) for k in keys]).generate_state(4).tolist())
+        streams.setdefault(state, set()).add((inspect.stack()[1].function, keys))
+        return real(*keys)
+
+    torch.set_num_threads(1)
+    monkeypatch.setattr(pretrain_module, "seeded_rng", recording)
+    pretrain(tmp_path / "teacher", tiny(2), progress=False)
+    purposes = {function for uses in streams.values() for function, _ in uses}
+    assert purposes == {"make", "loss_fn", "val_fn"}  # scenes, step points, validation points
+    # validation points are the same every epoch (one key per scene); everything else is unique
+    assert all(len(uses) == 1 for uses in streams.values()), streams
+
+
 def test_existing_run_is_not_silently_overwritten(two_epochs):
     with pytest.raises(St3dError, match="already holds a training run"):
         pretrain(two_epochs.run_dir, tiny(2), progress=False)

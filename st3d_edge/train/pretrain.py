@@ -11,10 +11,12 @@ Decisions the paper leaves open, as taken here:
 - Loss of a step: the mean over the ``samples_per_step`` (16) random points of the Chamfer
   distance between D(f_p) and the centred receptive field R(p) (eq. 3 sums; the mean only
   rescales the learning rate's effect, and keeps the loss comparable across settings). The 16
-  points of scene i in epoch e are drawn from a generator seeded with (seed, e, i).
+  points of scene i in epoch e are drawn from a generator seeded with
+  (seed, TRAIN_POINTS_STREAM, e, i), a stream no scene or validation draw shares.
 - R(p) uses hops = number of LFA layers (8 for 4 blocks), centred on its mean (paper).
-- Validation: the same loss on fixed points per validation scene (seeded with (seed, split, j)),
-  averaged over scenes. ``teacher.pt`` keeps the teacher (and decoder) with the lowest one.
+- Validation: the same loss on fixed points per validation scene (seeded with
+  (seed, VAL_POINTS_STREAM, j)), averaged over scenes. ``teacher.pt`` keeps the teacher (and
+  decoder) with the lowest one.
 - Adam with L2 weight decay (``torch.optim.Adam(weight_decay=...)``), as "Adam with weight decay"
   reads; lr 1e-3, weight decay 1e-6.
 """
@@ -35,7 +37,9 @@ from st3d_edge.train.loop import Loop, run_loop
 from st3d_edge.train.runfolder import CACHE, preset_of, run_config, start_run
 
 SPLIT_TRAIN, SPLIT_VAL = 0, 1
+# numpy seed streams besides the scenes' (seed, split, i); distinct second keys keep them apart
 VAL_POINTS_STREAM = 104_729
+TRAIN_POINTS_STREAM = 130_363
 TEACHER = "teacher.pt"
 SCALE = "scale.json"
 
@@ -149,7 +153,8 @@ def pretrain(
     def loss_fn(epoch: int, index: int):
         cloud = train[index]
         points, knn = cloud_tensors(cloud, s, device)
-        chosen = _choose(len(cloud.points), pc.samples_per_step, seeded_rng(pc.seed, epoch, index))
+        rng = seeded_rng(pc.seed, TRAIN_POINTS_STREAM, epoch, index)
+        chosen = _choose(len(cloud.points), pc.samples_per_step, rng)
         return rf_loss(teacher, decoder, points, knn, cloud.knn, chosen)
 
     def val_fn() -> float:
