@@ -175,6 +175,9 @@ def test_device_pipeline_matches_the_host_composition(geo):
     assert_close(geo.to_host(filled), ref_fill, **FLOAT32_SAME_MATH, what="fill")
     ref_image = host_scores[ref_knn].mean(axis=1).max()
     assert_close(image, ref_image, **FLOAT32_SAME_MATH, what="image score")
+    ref_image3 = host_scores[ref_knn[:, :3]].mean(axis=1).max()
+    image3 = geo.image_score(sampled, scores, knn, 3)
+    assert_close(image3, ref_image3, **FLOAT32_SAME_MATH, what="image score, 3 neighbours")
 
 
 def test_unnamed_uploads_do_not_overwrite_each_other(geo):

@@ -67,6 +67,7 @@ class ToyBundle:
     k: int
     sampler: str = "fps"
     thresholds: dict = field(default_factory=dict)
+    image_score: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from st3d_edge.errors import St3dError
+from st3d_edge.geometry.fps import fps_exact
+from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.runtime.backends import OnnxRuntimeBackend
 from st3d_edge.runtime.geometry_backend import CpuGeometry
 from st3d_edge.runtime.pipeline import ScanScorer, bundle_thresholds, verdict_for
@@ -42,7 +44,7 @@ def _idw_reference(samples, scores, queries, neighbours=4, power=2.0):
     return out
 
 
-def _image_score_reference(scores, knn, neighbours=8):
+def _image_score_reference(scores, knn, neighbours=IMAGE_SCORE_NEIGHBOURS):
     return max(float(np.mean(scores[knn[i, :neighbours]])) for i in range(len(knn)))
 
 
@@ -52,8 +54,6 @@ def backend(tmp_path_factory):
 
 
 def test_pipeline_matches_the_reference(backend):
-    from st3d_edge.geometry.fps import fps_exact
-
     scan = toy_scan(organized_cloud(20, 24, seed=1), Path("part/xyz/000.tiff"))
     bundle = ToyBundle(n=120, k=K, sampler="fps-exact", thresholds={"image": 0.01, "pixel": 0.02})
     result = ScanScorer(bundle, backend, CpuGeometry(workers=1)).score(scan)
@@ -77,6 +77,27 @@ def test_pipeline_matches_the_reference(backend):
     assert set(result.ms) == {"sample", "knn", "inference", "fill", "image_score"}
     record = result.record()
     assert record["file"].endswith("000.tiff") and record["verdict"] == result.verdict
+
+
+def test_image_score_uses_the_bundles_neighbour_count(backend):
+    scan = toy_scan(organized_cloud(20, 24, seed=3))
+    default = ScanScorer(ToyBundle(n=120, k=K, sampler="fps-exact"), backend, CpuGeometry(workers=1))
+    bundle = ToyBundle(n=120, k=K, sampler="fps-exact", image_score={"neighbours": 3})
+    scorer = ScanScorer(bundle, backend, CpuGeometry(workers=1))
+    assert default.image_neighbours == IMAGE_SCORE_NEIGHBOURS and scorer.image_neighbours == 3
+    result = scorer.score(scan)
+
+    samples = scan.points[fps_exact(scan.points, 120)]
+    knn = _knn_reference(samples, K)
+    expected = _image_score_reference(toy_scores_reference(samples, knn), knn, neighbours=3)
+    assert_close(result.image_score, expected, **FLOAT32_DIFFERENT_KERNELS, what="image score")
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, "8", True])
+def test_a_bad_neighbour_count_in_the_manifest_is_a_one_line_error(backend, bad):
+    bundle = ToyBundle(n=64, k=K, image_score={"neighbours": bad})
+    with pytest.raises(St3dError, match=r"image_score.neighbours must be a positive integer"):
+        ScanScorer(bundle, backend, CpuGeometry(workers=1))
 
 
 def test_fewer_valid_points_than_n_uses_them_all(backend):

@@ -11,9 +11,9 @@ The protocol, with the choices the paper leaves open:
 * Pixel level: PRO curve and AU-PRO at :data:`~st3d_edge.evaluation.pro.LIMITS` over all test
   maps of the category (:mod:`st3d_edge.evaluation.pro`).
 * Image level: AUROC of ``st3d_edge.geometry.smoothing.image_score`` on the per-point scores
-  (maximum over sampled points of the mean score of each point's 8 nearest neighbours, the
-  reduction the thresholds and the runtime use); a scan is defective when it lies in a defect
-  folder.
+  (maximum over sampled points of the mean score of each point's
+  ``IMAGE_SCORE_NEIGHBOURS`` nearest neighbours, the reduction the thresholds and the runtime
+  use); a scan is defective when it lies in a defect folder.
 * Timing per scan covers sampling, kNN and scoring (on CUDA after a device synchronisation);
   reading files and interpolating the map are excluded (the latter is reported separately).
 """
@@ -32,8 +32,7 @@ from st3d_edge.evaluation.auroc import image_auroc
 from st3d_edge.evaluation.maps import map_path, scores_to_map, write_map
 from st3d_edge.evaluation.pro import LIMITS, au_pro_at_limits, pro_curve
 from st3d_edge.evaluation.report import CURVE_LIMITS, CategoryResult
-
-IMAGE_NEIGHBOURS = 8  # as st3d_edge.train.student.IMAGE_NEIGHBOURS (thresholds use the same)
+from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 
 # valid points (m, 3) float32 -> (sampled indices int64[n], kNN of the sampled points int[n, k], scores[n])
 PointScorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -64,7 +63,7 @@ def score_scan(scan, point_scorer: PointScorer) -> ScanOutcome:
     anomaly_map = scores_to_map(scan.valid.shape, scan.pixels[idx], scores)
     fill_ms = 1000.0 * (time.perf_counter() - start)
     gt = scan.gt if scan.gt is not None else np.zeros(scan.valid.shape, dtype=bool)
-    score = image_score(scan.points[idx], scores, knn, neighbours=min(IMAGE_NEIGHBOURS, knn.shape[1]))
+    score = image_score(scan.points[idx], scores, knn, neighbours=min(IMAGE_SCORE_NEIGHBOURS, knn.shape[1]))
     return ScanOutcome(scan.path, scan.defect, anomaly_map, gt, score, infer_ms, fill_ms)
 
 

@@ -17,7 +17,6 @@ against the PyTorch scorer on a few synthetic clouds; a relative error above
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,11 +59,10 @@ def parity_clouds(n: int, k: int, s: float, count: int = PARITY_CLOUDS, seed: in
 
 def image_score_settings() -> dict:
     """How the runtime turns point scores into an image score (recorded in the manifest)."""
-    from st3d_edge.geometry.smoothing import image_score
+    from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 
-    neighbours = inspect.signature(image_score).parameters["neighbours"].default
     method = "max over points of the mean score of the point's first kNN entries"
-    return {"method": method, "neighbours": neighbours}
+    return {"method": method, "neighbours": IMAGE_SCORE_NEIGHBOURS}
 
 
 def read_thresholds(run_dir: Path) -> dict:

@@ -9,7 +9,7 @@ per-point scores back into a score for every valid pixel:
 ``take(points, idx) -> float32[m, 3]``           the sampled points
 ``knn(points, k) -> int32[m, k]``                the kNN graph, the point itself in column 0
 ``fill(sample_points, scores, query_points)``    inverse-distance fill to every valid pixel
-``image_score(points, scores, knn) -> float``    the image score (a host float)
+``image_score(points, scores, knn, neighbours)`` the image score (a host float)
 ``to_host(array) -> np.ndarray``                 download (identity on the CPU)
 ``synchronize()``                                wait for queued device work (timing only)
 ==============================================  ==============================================
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from st3d_edge.errors import MissingExtraError, St3dError
+from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 
 GEOMETRY_CHOICES = ("auto", "cpu", "cuda")
 
@@ -35,8 +36,6 @@ GEOMETRY_CHOICES = ("auto", "cpu", "cuda")
 # documented choice; harmonic interpolation stays the evaluation's).
 FILL_NEIGHBOURS = 4
 FILL_POWER = 2.0
-# Image score: max over sampled points of the mean score of each point's first 8 kNN entries.
-IMAGE_SCORE_NEIGHBOURS = 8
 
 
 class CpuGeometry:
@@ -81,11 +80,18 @@ class CpuGeometry:
             power=FILL_POWER,
         )
 
-    def image_score(self, points: np.ndarray, scores: np.ndarray, knn: np.ndarray) -> float:
-        return _host_image_score(points, scores, knn)
+    def image_score(
+        self,
+        points: np.ndarray,
+        scores: np.ndarray,
+        knn: np.ndarray,
+        neighbours: int = IMAGE_SCORE_NEIGHBOURS,
+    ) -> float:
+        return _host_image_score(points, scores, knn, neighbours)
 
 
-def _host_image_score(points: Any, scores: Any, knn: Any) -> float:
+def _host_image_score(points: Any, scores: Any, knn: Any, neighbours: int = IMAGE_SCORE_NEIGHBOURS) -> float:
+    """Max over points of the mean score of each point's first ``neighbours`` kNN entries."""
     from st3d_edge.geometry.smoothing import image_score
 
     return float(
@@ -93,7 +99,7 @@ def _host_image_score(points: Any, scores: Any, knn: Any) -> float:
             to_host_array(points),
             to_host_array(scores),
             to_host_array(knn),
-            neighbours=IMAGE_SCORE_NEIGHBOURS,
+            neighbours=neighbours,
         )
     )
 

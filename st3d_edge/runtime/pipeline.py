@@ -8,10 +8,12 @@ Decisions the paper leaves open, as taken here:
 * Every valid pixel gets a score by inverse-distance weighting over its 4 nearest sampled
   points (weights 1/d^2), see :mod:`st3d_edge.runtime.geometry_backend`.
 * The anomaly map is H x W float32 with invalid pixels 0 (:mod:`st3d_edge.runtime.outputs`).
-* The image score is the maximum over sampled points of the mean score of each point's 8
-  nearest neighbours (st3d_edge.geometry.smoothing.image_score); the verdict is ``anomalous``
-  when it exceeds the bundle's image threshold, ``good`` otherwise, ``unknown`` when the bundle
-  has no threshold. Pixels above the pixel threshold are counted as ``anomalous_pixels``.
+* The image score is the maximum over sampled points of the mean score of each point's
+  nearest neighbours (st3d_edge.geometry.smoothing.image_score), as many as the bundle's
+  manifest records (``image_score.neighbours``, the count the image threshold was calibrated
+  with; ``IMAGE_SCORE_NEIGHBOURS`` of that module when it records none). The verdict is
+  ``anomalous`` when it exceeds the bundle's image threshold, ``good`` otherwise, ``unknown``
+  when the bundle has no threshold. Pixels above the pixel threshold are counted as ``anomalous_pixels``.
 * Stage times (ms): read, sample, knn, inference, fill, image_score; the map assembly is part of
   ``fill``. Preprocessing (background-plane removal, when the bundle asks for it) is timed as
   ``preprocess``.
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from st3d_edge.errors import St3dError, file_error
+from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.runtime.backends import Selection, select_backend
 from st3d_edge.runtime.geometry_backend import CpuGeometry, call
 from st3d_edge.runtime.timing import StageClock
@@ -83,6 +86,16 @@ def bundle_thresholds(bundle: Any) -> tuple[float | None, float | None]:
     return pick("image", "image_threshold"), pick("pixel", "pixel_threshold")
 
 
+def bundle_image_neighbours(bundle: Any) -> int:
+    """The image score's neighbour count recorded in the bundle's manifest (the calibrated one)."""
+    settings = getattr(bundle, "image_score", None) or {}
+    value = settings.get("neighbours", IMAGE_SCORE_NEIGHBOURS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        where = getattr(bundle, "path", "the bundle")
+        raise file_error(where, f"image_score.neighbours must be a positive integer, not {value!r}")
+    return value
+
+
 def verdict_for(image_score: float, image_threshold: float | None) -> str:
     if image_threshold is None:
         return VERDICT_UNKNOWN
@@ -92,8 +105,9 @@ def verdict_for(image_score: float, image_threshold: float | None) -> str:
 class ScanScorer:
     """Scores scans with one bundle, one inference backend and one geometry backend.
 
-    ``bundle`` needs ``n``, ``k``, ``sampler`` and ``thresholds``; ``backend`` needs
-    ``run(points, knn) -> scores``; ``geometry`` is a geometry backend (CPU by default).
+    ``bundle`` needs ``n``, ``k``, ``sampler`` and ``thresholds`` (``image_score`` is optional);
+    ``backend`` needs ``run(points, knn) -> scores``; ``geometry`` is a geometry backend (CPU by
+    default).
     """
 
     def __init__(self, bundle: Any, backend: Any, geometry: Any | None = None) -> None:
@@ -105,6 +119,7 @@ class ScanScorer:
         self.sampler = str(getattr(bundle, "sampler", "fps") or "fps")
         self.remove_plane = bool(getattr(bundle, "remove_plane", False))
         self.image_threshold, self.pixel_threshold = bundle_thresholds(bundle)
+        self.image_neighbours = bundle_image_neighbours(bundle)
 
     def _clock(self) -> StageClock:
         sync = (
@@ -157,7 +172,7 @@ class ScanScorer:
             anomaly_map = np.zeros((height, width), dtype=np.float32)
             anomaly_map[pixels[:, 0], pixels[:, 1]] = filled
         with clock.stage("image_score"):
-            image_score = float(call(geometry, "image_score", sampled, scores, knn))
+            image_score = float(call(geometry, "image_score", sampled, scores, knn, self.image_neighbours))
         valid = np.zeros((height, width), dtype=bool)
         valid[pixels[:, 0], pixels[:, 1]] = True
         anomalous = None if self.pixel_threshold is None else int((filled > self.pixel_threshold).sum())

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from st3d_edge.errors import MissingExtraError, St3dError
+from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.runtime.cuda.fps_kernels import (
     check_block_size,
     fps_segments_kernel,
@@ -52,7 +53,6 @@ from st3d_edge.runtime.cuda.fps_kernels import (
 SAMPLERS = ("fps", "fps-exact", "fps-tiled")
 FILL_NEIGHBOURS = 4  # the runtime's inverse-distance rule (see geometry_backend)
 FILL_POWER = 2.0
-IMAGE_SCORE_NEIGHBOURS = 8
 UPLOAD_SLOTS = 4  # unnamed uploads of one dtype rotate over this many reused buffers
 
 
@@ -277,13 +277,15 @@ class CudaGeometry:
         )
         return out
 
-    def image_score(self, points: Any, scores: Any, knn: Any) -> float:
-        """Max over points of the mean score of the first 8 kNN entries (downloads m floats)."""
+    def image_score(
+        self, points: Any, scores: Any, knn: Any, neighbours: int = IMAGE_SCORE_NEIGHBOURS
+    ) -> float:
+        """Max over points of the mean score of the first ``neighbours`` kNN entries (downloads m floats)."""
         from st3d_edge.runtime.cuda.small_kernels import neighbour_mean_kernel
 
         scores = self._as_device(scores, "image-scores", np.float32)
         knn = self._as_device(knn, "image-knn")
-        width = min(IMAGE_SCORE_NEIGHBOURS, int(knn.shape[1]))
+        width = min(int(neighbours), int(knn.shape[1]))
         out = self.buffer("smoothed", (int(knn.shape[0]),), np.float32)
         neighbour_mean_kernel()[_blocks(out.shape[0], self.threads), self.threads, self.stream](
             scores, knn, width, out
