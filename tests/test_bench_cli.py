@@ -6,8 +6,8 @@ from typer.testing import CliRunner
 
 from st3d_edge.cli import app
 from st3d_edge.commands.bench import format_table
+from tests.runtime_fixtures import organized_cloud
 from tests.test_infer_cli import make_bundle, write_scan
-from tests.test_runtime_fixtures import organized_cloud
 
 
 def test_bench_prints_stages_throughput_and_memory(tmp_path):

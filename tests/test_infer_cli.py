@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from st3d_edge.cli import app
 from st3d_edge.runtime import outputs
 from tests.helpers import EXACT, assert_close
-from tests.test_runtime_fixtures import organized_cloud, write_toy_scorer
+from tests.runtime_fixtures import organized_cloud, write_toy_scorer
 
 K = 6
 

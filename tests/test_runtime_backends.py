@@ -7,7 +7,7 @@ from st3d_edge.errors import MissingExtraError, St3dError
 from st3d_edge.runtime import backends
 from st3d_edge.runtime.backends import OnnxRuntimeBackend, select_backend
 from tests.helpers import FLOAT32_SAME_MATH, assert_close
-from tests.test_runtime_fixtures import toy_scores_reference, write_toy_scorer
+from tests.runtime_fixtures import toy_scores_reference, write_toy_scorer
 
 
 def _random_graph(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

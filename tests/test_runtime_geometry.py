@@ -69,7 +69,7 @@ from st3d_edge.runtime.cuda import CudaGeometry
 from st3d_edge.runtime.geometry_backend import CpuGeometry
 from st3d_edge.runtime.pipeline import ScanScorer
 from tests.helpers import FLOAT32_DIFFERENT_KERNELS, assert_close
-from tests.test_runtime_fixtures import ToyBundle, organized_cloud, toy_scan, write_toy_scorer
+from tests.runtime_fixtures import ToyBundle, organized_cloud, toy_scan, write_toy_scorer
 
 scan = toy_scan(organized_cloud(8, 10, seed=3))
 backend = OnnxRuntimeBackend(write_toy_scorer(Path(TMP) / "m.onnx", k=6), threads=1)

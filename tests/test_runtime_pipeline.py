@@ -14,7 +14,7 @@ from st3d_edge.runtime.backends import OnnxRuntimeBackend
 from st3d_edge.runtime.geometry_backend import CpuGeometry
 from st3d_edge.runtime.pipeline import ScanScorer, bundle_thresholds, verdict_for
 from tests.helpers import EXACT, FLOAT32_DIFFERENT_KERNELS, assert_close
-from tests.test_runtime_fixtures import (
+from tests.runtime_fixtures import (
     ToyBundle,
     organized_cloud,
     toy_scan,
