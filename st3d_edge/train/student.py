@@ -15,10 +15,10 @@ Decisions the paper leaves open, as taken here:
   drawn from ``seed``; the random-teacher ablation's teacher from ``seed + 7919``.
 - Validation loss: the same loss averaged over the validation clouds; ``student.pt`` keeps the
   student with the lowest one. ``teacher.pt`` is a copy of the teacher used.
-- Thresholds (``thresholds.json``, see ``calibration.thresholds``): the anomaly scores (eq. 6)
-  of the best student on the sampled points of the validation scans give the pixel threshold
-  (default false-positive rate 0.01) and their image scores
-  (``geometry.smoothing.image_score``) the image threshold.
+- Thresholds (``thresholds.json``, see ``calibration.thresholds``): the anomaly scores (eq. 6,
+  ``model.scorer.Scorer``, as evaluation and export score) of the best student on the sampled
+  points of the validation scans give the pixel threshold (default false-positive rate 0.01)
+  and their image scores (``geometry.smoothing.image_score``) the image threshold.
 """
 
 from __future__ import annotations
@@ -162,11 +162,6 @@ def student_loss(student: Any, points: Any, knn: Any, target: Any) -> Any:
     return ((student(points, knn) - target) ** 2).sum(dim=1).mean()
 
 
-def anomaly_scores(teacher, student, points, knn, mu, sigma):
-    """Eq. (6): ||f_S - (f_T - mu) / sigma||_2 per point."""
-    return ((student(points, knn) - (teacher(points, knn) - mu) / sigma) ** 2).sum(dim=1).sqrt()
-
-
 def train_category(
     run_dir: str | Path,
     preset: Preset,
@@ -284,7 +279,10 @@ def train_category(
     thresholds = None
     if env.is_main:
         student.load_state_dict(load_checkpoint(run_dir / STUDENT)["model"])
-        thresholds = calibrate_thresholds(teacher, student.eval(), val, s, mu, sigma, device, pixel_fpr)
+        from st3d_edge.model.scorer import Scorer
+
+        scorer = Scorer(teacher, student.eval(), s, mu, sigma).to(device).eval()
+        thresholds = calibrate_thresholds(scorer, val, device, pixel_fpr)
         save_thresholds(run_dir / THRESHOLDS, thresholds)
     dist_utils.barrier(env)
     return StudentResult(
@@ -292,20 +290,23 @@ def train_category(
     )
 
 
-def calibrate_thresholds(teacher, student, clouds: CloudSet, s, mu, sigma, device, pixel_fpr) -> Thresholds:
-    """Pixel and image thresholds from the scores of good validation clouds."""
+def calibrate_thresholds(scorer, clouds: CloudSet, device: str, pixel_fpr: float) -> Thresholds:
+    """Pixel and image thresholds from the scores of good validation clouds.
+
+    ``scorer`` is a ``model.scorer.Scorer`` (eq. 6 on raw coordinates), the same module that
+    evaluation and export score with.
+    """
     import torch
 
     from st3d_edge.geometry.smoothing import image_score
 
-    mu_t = torch.as_tensor(mu, device=device)
-    sigma_t = torch.as_tensor(sigma, device=device)
     point_scores, image_scores = [], []
     with torch.no_grad():
         for i in range(len(clouds)):
             cloud = clouds[i]
-            points, knn = cloud_tensors(cloud, s, device)
-            scores = anomaly_scores(teacher, student, points, knn, mu_t, sigma_t).cpu().numpy()
+            points = torch.from_numpy(np.ascontiguousarray(cloud.points, dtype=np.float32)).to(device)
+            knn = torch.from_numpy(cloud.knn.astype(np.int64)).to(device)
+            scores = scorer(points, knn).cpu().numpy()
             point_scores.append(scores)
             image_scores.append(image_score(cloud.points, scores, cloud.knn, neighbours=IMAGE_NEIGHBOURS))
     good = np.concatenate(point_scores)
