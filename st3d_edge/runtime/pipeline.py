@@ -15,8 +15,7 @@ Decisions the paper leaves open, as taken here:
   ``anomalous`` when it exceeds the bundle's image threshold, ``good`` otherwise, ``unknown``
   when the bundle has no threshold. Pixels above the pixel threshold are counted as ``anomalous_pixels``.
 * Stage times (ms): read, sample, knn, inference, fill, image_score; the map assembly is part of
-  ``fill``. Preprocessing (background-plane removal, when the bundle asks for it) is timed as
-  ``preprocess``.
+  ``fill``.
 """
 
 from __future__ import annotations
@@ -117,7 +116,6 @@ class ScanScorer:
         self.n = int(bundle.n)
         self.k = int(bundle.k)
         self.sampler = str(getattr(bundle, "sampler", "fps") or "fps")
-        self.remove_plane = bool(getattr(bundle, "remove_plane", False))
         self.image_threshold, self.pixel_threshold = bundle_thresholds(bundle)
         self.image_neighbours = bundle_image_neighbours(bundle)
 
@@ -144,12 +142,6 @@ class ScanScorer:
         geometry = self.geometry
         points = np.asarray(scan.points, dtype=np.float32)
         pixels = np.asarray(scan.pixels)
-        if self.remove_plane:
-            from st3d_edge.data.plane import remove_background_plane
-
-            with clock.stage("preprocess"):
-                keep = remove_background_plane(points)
-                points, pixels = points[keep], pixels[keep]
         if len(points) < self.k + 1:
             raise file_error(
                 scan.path,
