@@ -127,11 +127,9 @@ class CloudSet:
 
     def scale(self) -> float:
         """s of eq. (4) over all clouds of the set, from the sums stored in each entry."""
-        pairs = self.scale_pairs()
-        count = sum(c for _, c in pairs)
-        if count == 0:
-            raise ValueError("scale s needs at least one point with a neighbour (k >= 2)")
-        return sum(t for t, _ in pairs) / count
+        from st3d_edge.geometry.scale import scale_s
+
+        return scale_s(self.scale_pairs())
 
     def scale_pairs(self, indices=None) -> list[tuple[float, int]]:
         """(distance sum, count) of each cloud, as ``geometry.scale.knn_distance_sum`` returned them."""
