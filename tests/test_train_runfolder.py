@@ -56,3 +56,15 @@ def test_metrics_log_roundtrip(tmp_path):
     write_metrics(tmp_path, records)
     assert read_metrics(tmp_path) == records
     assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 1
+
+
+def test_read_config_errors_name_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    with pytest.raises(St3dError, match="config.json: file not found"):
+        read_config(tmp_path)
+    path.write_text("{not json")
+    with pytest.raises(St3dError, match="config.json: not valid JSON"):
+        read_config(tmp_path)
+    path.write_text('{"pretrain": {}}')
+    with pytest.raises(St3dError, match="config.json: not a run configuration"):
+        read_config(tmp_path)

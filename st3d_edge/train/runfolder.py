@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from st3d_edge.config import Preset, from_dict, get_preset, save_json, to_dict
+from st3d_edge.config import Preset, from_dict, load_json, save_json, to_dict
 from st3d_edge.errors import file_error
 from st3d_edge.io_utils import write_text_atomic
 
@@ -54,12 +54,7 @@ def start_run(run_dir: Path, config: dict, *, resume: bool, overwrite: bool) -> 
 
 def read_config(run_dir: Path) -> dict:
     path = Path(run_dir) / CONFIG
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise file_error(path, "file not found") from None
-    except json.JSONDecodeError as exc:
-        raise file_error(path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    data = load_json(path)
     if not isinstance(data, dict) or "model" not in data:
         raise file_error(path, "not a run configuration (no 'model' section)")
     return data
@@ -72,10 +67,6 @@ def preset_of(config: dict) -> Preset:
 
 def run_config(preset: Preset, **job) -> dict:
     return {**to_dict(preset), JOB_KEY: job}
-
-
-def default_preset(name: str | None) -> Preset:
-    return get_preset(name or "paper")
 
 
 def _epochs(config: dict) -> int | None:
