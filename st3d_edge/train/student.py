@@ -50,7 +50,6 @@ STUDENT = "student.pt"
 TEACHER = "teacher.pt"
 STATS = "stats"
 THRESHOLDS = "thresholds.json"
-IMAGE_NEIGHBOURS = 8
 # settings that fix the teacher's weights and meaning; a student must use the teacher's values
 TEACHER_FIELDS = ("d", "blocks", "absolute_coords", "k")
 
@@ -298,7 +297,7 @@ def calibrate_thresholds(scorer, clouds: CloudSet, device: str, pixel_fpr: float
     """
     import torch
 
-    from st3d_edge.geometry.smoothing import image_score
+    from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS, image_score
 
     point_scores, image_scores = [], []
     with torch.no_grad():
@@ -308,7 +307,9 @@ def calibrate_thresholds(scorer, clouds: CloudSet, device: str, pixel_fpr: float
             knn = torch.from_numpy(cloud.knn.astype(np.int64)).to(device)
             scores = scorer(points, knn).cpu().numpy()
             point_scores.append(scores)
-            image_scores.append(image_score(cloud.points, scores, cloud.knn, neighbours=IMAGE_NEIGHBOURS))
+            image_scores.append(
+                image_score(cloud.points, scores, cloud.knn, neighbours=IMAGE_SCORE_NEIGHBOURS)
+            )
     good = np.concatenate(point_scores)
     return Thresholds(
         pixel=pixel_threshold(good, pixel_fpr),
