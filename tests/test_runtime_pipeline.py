@@ -115,6 +115,31 @@ def test_almost_empty_scan_is_a_one_line_error(backend):
         ScanScorer(ToyBundle(n=64, k=K), backend, CpuGeometry(workers=1)).score(scan)
 
 
+class _ProfiledBackend:
+    """The toy backend with an engine profile's smallest n, as TensorRTBackend has."""
+
+    name = "tensorrt"
+
+    def __init__(self, inner, min_n: int) -> None:
+        self.inner, self.min_n = inner, min_n
+
+    def run(self, points, knn):
+        assert len(knn) >= self.min_n, "a shape below the profile reached the backend"
+        return self.inner.run(points, knn)
+
+
+def test_scan_below_the_engine_profile_minimum_is_a_one_line_error(backend):
+    scan = toy_scan(organized_cloud(8, 9, seed=2), Path("small/000.tiff"))
+    valid = int(scan.valid.sum())
+    scorer = ScanScorer(ToyBundle(n=64, k=K), _ProfiledBackend(backend, valid + 1), CpuGeometry(workers=1))
+    with pytest.raises(
+        St3dError, match=rf"small/000.tiff: only {valid} valid points; .* at least {valid + 1}"
+    ):
+        scorer.score(scan)
+    ok = ScanScorer(ToyBundle(n=64, k=K), _ProfiledBackend(backend, min(64, valid)), CpuGeometry(workers=1))
+    assert ok.score(scan).sampled_points == min(64, valid)
+
+
 def test_thresholds_and_verdicts():
     assert bundle_thresholds(ToyBundle(1, 1, thresholds={"image": 2, "pixel": 1.5})) == (2.0, 1.5)
     assert bundle_thresholds(ToyBundle(1, 1)) == (None, None)

@@ -11,7 +11,11 @@ Two backends share one method, ``run(points, knn) -> scores``:
   shape set per scan (n is dynamic), ``execute_async_v3`` on a stream. TensorRT cannot be
   installed on the machines this package is developed on, so this class is a thin layer on the
   documented API (``IRuntime.deserialize_cuda_engine``, ``create_execution_context``,
-  ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``) and is **untested**.
+  ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``) and is untested on real
+  TensorRT (the tests drive it with a stand-in module). The engine's optimization profile
+  bounds n: ``min_n`` (default 1024 at export) to ``max_n``. The pipeline refuses a scan whose
+  sample would fall below ``min_n`` with a one-line error naming the scan, and ``run`` checks
+  the shape again before anything reaches TensorRT.
 
 :func:`select_backend` implements ``--backend auto``: TensorRT when the bundle has an engine
 built for this GPU, then onnxruntime's CUDA provider, then onnxruntime on the CPU.
@@ -147,7 +151,7 @@ def _stream_handle(stream: Any) -> int:
 
 
 class TensorRTBackend:
-    """A serialized TensorRT engine run with ``execute_async_v3``. Untested: no TensorRT here."""
+    """A serialized TensorRT engine run with ``execute_async_v3``; n must lie in ``min_n..max_n``."""
 
     name = "tensorrt"
     on_device = True
@@ -177,7 +181,8 @@ class TensorRTBackend:
             raise file_error(self.engine_path, f"not a scorer engine: tensors {names}")
         self.context = self.engine.create_execution_context()
         # Profile 0's (min, opt, max) shapes; the buffers are sized for the largest n once.
-        _, _, max_points = self.engine.get_tensor_profile_shape("points", 0)
+        min_points, _, max_points = self.engine.get_tensor_profile_shape("points", 0)
+        self.min_n = int(min_points[0])
         self.max_n = int(max_points[0])
         self.k = int(self.engine.get_tensor_shape("knn")[1])
         self.stream = cuda.stream()
@@ -189,10 +194,11 @@ class TensorRTBackend:
 
     def run(self, points: Any, knn: Any) -> Any:
         n = int(knn.shape[0])
-        if n > self.max_n or int(knn.shape[1]) != self.k:
-            raise St3dError(
-                f"{self.engine_path}: the engine takes at most {self.max_n} points with k = {self.k}, "
-                f"got {n} points with k = {int(knn.shape[1])}"
+        if not self.min_n <= n <= self.max_n or int(knn.shape[1]) != self.k:
+            raise file_error(
+                self.engine_path,
+                f"the engine takes {self.min_n} to {self.max_n} points with k = {self.k} (its "
+                f"optimization profile), got {n} points with k = {int(knn.shape[1])}",
             )
         on_device = is_device_array(points)
         if on_device:

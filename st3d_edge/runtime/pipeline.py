@@ -4,7 +4,9 @@ Decisions the paper leaves open, as taken here:
 
 * Sampling uses the bundle's sampler (the one the model was trained with) to
   ``min(n, valid points)`` points; a scan with fewer valid points than n is used whole. A scan
-  with fewer than k + 1 valid points has no kNN graph and is rejected with a one-line error.
+  with fewer than k + 1 valid points has no kNN graph and is rejected with a one-line error, as
+  is one with fewer valid points than the backend's smallest input (``min_n``: a TensorRT
+  engine's optimization profile minimum, 1024 by default).
 * Every valid pixel gets a score by inverse-distance weighting over its 4 nearest sampled
   points (weights 1/d^2), see :mod:`st3d_edge.runtime.geometry_backend`.
 * The anomaly map is H x W float32 with invalid pixels 0 (:mod:`st3d_edge.runtime.outputs`).
@@ -146,6 +148,14 @@ class ScanScorer:
             raise file_error(
                 scan.path,
                 f"only {len(points)} valid points; the model needs at least k + 1 = {self.k + 1}",
+            )
+        min_n = getattr(self.backend, "min_n", None)
+        if min_n is not None and min(self.n, len(points)) < min_n:
+            raise file_error(
+                scan.path,
+                f"only {len(points)} valid points; the {self.backend.name} backend's engine takes at least "
+                f"{min_n} (its optimization profile): export with a smaller --profile-min, or "
+                "use --backend onnxruntime",
             )
         with clock.stage("sample"):
             cloud = call(geometry, "to_device", points)
