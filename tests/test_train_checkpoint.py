@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 from fractions import Fraction
 
 import pytest
@@ -57,3 +58,20 @@ def test_failed_save_keeps_old_file(tmp_path):
         save_checkpoint(path, {"epoch": 2, "bad": lambda: None})
     assert load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_missing_torch_names_the_extra(tmp_path, monkeypatch):
+    from st3d_edge.config import get_preset
+    from st3d_edge.errors import MissingExtraError
+    from st3d_edge.train.common import build_net
+
+    save_checkpoint(tmp_path / "x.pt", {"epoch": 1})
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails as if not installed
+    calls = [
+        lambda: build_net(get_preset("tiny").model),
+        lambda: save_checkpoint(tmp_path / "y.pt", {}),
+        lambda: load_checkpoint(tmp_path / "x.pt"),
+    ]
+    for call in calls:
+        with pytest.raises(MissingExtraError, match=r"torch is not installed.*st3d-edge\[train\]"):
+            call()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -99,3 +100,9 @@ def test_bad_input_exits_2_with_one_line(workdir, tmp_path):
 def test_cuda_without_gpu_is_a_user_error(tmp_path):
     res = _invoke("pretrain", "--preset", "tiny", "--device", "cuda", "--workdir", str(tmp_path))
     assert res.exit_code == 2 and "torch sees no CUDA GPU" in res.stderr
+
+
+def test_missing_torch_is_a_user_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails as if not installed
+    res = _invoke("pretrain", "--preset", "tiny", "--device", "cpu", "--workdir", str(tmp_path))
+    assert res.exit_code == 2 and "torch is not installed" in res.stderr and "st3d-edge[train]" in res.stderr

@@ -14,12 +14,12 @@ from typing import Any
 
 from st3d_edge.errors import file_error
 from st3d_edge.io_utils import atomic_path
+from st3d_edge.train.common import require_torch
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` via a temporary file and a rename: an interrupted save leaves the old file."""
-    import torch
-
+    torch = require_torch()
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -28,8 +28,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; a missing or damaged file is a user error."""
-    import torch
-
+    torch = require_torch()
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "checkpoint not found")

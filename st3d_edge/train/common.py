@@ -7,14 +7,26 @@ from typing import Any
 import numpy as np
 
 from st3d_edge.config import ModelConfig
+from st3d_edge.errors import MissingExtraError
 from st3d_edge.train.cache import Cloud
 
 RANDOM_TEACHER_STREAM = 7919  # the random-teacher ablation draws its weights from seed + this
 
 
+def require_torch() -> Any:
+    """The torch module; without it, the error that names the extra to install (not a traceback)."""
+    try:
+        import torch
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "torch":
+            raise  # torch is there but something it needs is not: keep the real message
+        raise MissingExtraError("torch", "train") from None
+    return torch
+
+
 def build_net(model: ModelConfig, seed: int | None = None) -> Any:
     """A DescriptorNet for ``model``; with ``seed``, its initial weights depend only on that seed."""
-    import torch
+    torch = require_torch()
 
     from st3d_edge.model.network import DescriptorNet
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from st3d_edge.train.common import require_torch
+
 
 @dataclass
 class Dist:
@@ -52,7 +54,7 @@ def resolve_device(choice: str) -> str:
 
 def init_from_env(device_choice: str = "auto") -> Dist:
     """Join the process group ``torchrun`` describes in the environment, or run as a single process."""
-    import torch
+    torch = require_torch()
     import torch.distributed as dist
 
     device = resolve_device(device_choice)
