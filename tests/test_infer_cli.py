@@ -108,6 +108,17 @@ def test_bad_scan_is_reported_and_the_rest_go_on(setup):
     assert (out / "good_000_map.tiff").exists() and not (out / "broken_000_map.tiff").exists()
 
 
+def test_error_lines_print_brackets_literally(setup):
+    tmp_path, bundle, data, _ = setup
+    bad = data / "[broken]" / "xyz" / "000.tiff"  # rich would read "[broken]" as markup
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"II*\0 not really a tiff")
+    res = invoke([bad.parent, "--model", bundle, "--out", tmp_path / "out"])
+    assert res.exit_code == 1, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "[broken]" in errors[0], res.output
+
+
 def test_category_finds_the_run_folders_bundle(setup):
     tmp_path, _, _, scans = setup
     make_bundle(tmp_path / "runs" / "toy" / "bundle")

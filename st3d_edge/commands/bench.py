@@ -130,7 +130,7 @@ def run_bench(
     if repeats < 1 or warmup < 0:
         raise St3dError("--repeats must be at least 1 and --warmup at least 0")
     scorer, picked = build_scorer(model, backend, geometry, threads)
-    err.print(describe_pick(scorer, picked), highlight=False)
+    err.print(describe_pick(scorer, picked), highlight=False, markup=False)
     with tempfile.TemporaryDirectory(prefix="st3d-bench-") as tmp:
         if scan is None:
             scan = synthesize_scan(Path(tmp), scorer.bundle.category, size)
@@ -154,7 +154,11 @@ def run_bench(
             folder = run_dir or _default_run_dir(model, scorer.bundle.category, workdir)
             torch_backend = load_torch_baseline(folder)
             if torch_backend is None:
-                err.print(f"no PyTorch baseline (needs torch and a trained run folder; looked in {folder})")
+                err.print(
+                    f"no PyTorch baseline (needs torch and a trained run folder; looked in {folder})",
+                    highlight=False,
+                    markup=False,
+                )
             else:
                 if threads:
                     torch_backend.torch.set_num_threads(threads)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import user_errors
+from st3d_edge.commands._common import print_error, user_errors
 from st3d_edge.train.options import DeviceChoice, SamplerChoice
 
 
@@ -37,8 +37,8 @@ def evaluate_command(
 ) -> None:
     """Evaluate trained categories: AU-PRO at several FPR limits, image AUROC, time and memory."""
     with user_errors():
-        from st3d_edge.console import err, wrote
         from st3d_edge.console import out as stdout
+        from st3d_edge.console import wrote
         from st3d_edge.data.mvtec import list_categories
         from st3d_edge.errors import St3dError, file_error
 
@@ -72,7 +72,7 @@ def evaluate_command(
                     )
                 )
             except St3dError as exc:
-                err.print(f"[red]error:[/red] {name}: {exc}", highlight=False)
+                print_error(f"{name}: {exc}")
                 failed.append(name)
         if not results:
             raise St3dError(f"no category could be evaluated ({', '.join(failed)})")
@@ -84,7 +84,7 @@ def evaluate_command(
             wrote(path)
         wrote(plot_pro_vs_limit({"3D-ST": results}, out_dir / "pro_vs_limit.png"))
         if failed:
-            err.print(f"[red]{len(failed)} of {len(categories)} categories failed:[/red] {', '.join(failed)}")
+            print_error(f"{len(failed)} of {len(categories)} categories failed: {', '.join(failed)}")
             raise typer.Exit(1)
 
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import user_errors
+from st3d_edge.commands._common import print_error, user_errors
 
 DEFAULT_WORKDIR = Path("st3d-runs")
 DEFAULT_OUT = Path("st3d-infer")
@@ -95,7 +95,7 @@ def run_infer(
 
     scans = expand_scan_paths(paths)
     scorer, picked = build_scorer(resolve_bundle(model, category, workdir), backend, geometry, threads)
-    err.print(describe_pick(scorer, picked), highlight=False)
+    err.print(describe_pick(scorer, picked), highlight=False, markup=False)
     names = outputs.output_names(scans)
     results_path = out / outputs.RESULTS_NAME
     done = {r["file"]: r for r in outputs.read_results(results_path)}
@@ -116,7 +116,7 @@ def run_infer(
                 result = scorer.score_file(scan_path)
             except St3dError as exc:
                 failed += 1
-                bar.console.print(f"[red]error:[/red] {exc}", highlight=False)
+                print_error(exc, bar.console)
                 bar.advance(task)
                 continue
             vmax = outputs.colour_scale_max(result.point_scores, scorer.pixel_threshold)
