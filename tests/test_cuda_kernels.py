@@ -18,6 +18,7 @@ import os
 import numpy as np
 import pytest
 
+from st3d_edge.runtime.geometry_backend import cuda_geometry_available
 from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
 from tests.test_cuda_references import (
     assert_knn_equal_up_to_ties,
@@ -31,19 +32,8 @@ from tests.test_cuda_references import (
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
 
-def _real_gpu() -> bool:
-    if SIMULATED:
-        return False
-    try:
-        from numba import cuda
-
-        return bool(cuda.is_available())
-    except Exception:
-        return False
-
-
 pytestmark = pytest.mark.skipif(
-    not SIMULATED and not _real_gpu(),
+    not SIMULATED and not cuda_geometry_available(),
     reason="no GPU: this file runs under the CUDA simulator in test_cuda_simulator.py",
 )
 

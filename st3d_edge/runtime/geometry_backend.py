@@ -170,7 +170,8 @@ def select_geometry(choice: str = "auto") -> Any:
         import os
 
         if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-            raise MissingExtraError("a CUDA GPU with its driver", "gpu", "numba.cuda sees no GPU")
+            # numba-cuda is installed (checked above): no extra to install, the GPU is missing.
+            raise St3dError("--geometry cuda: numba.cuda sees no CUDA GPU; use --geometry cpu")
     try:
         from st3d_edge.runtime.cuda import CudaGeometry
     except ImportError as exc:
