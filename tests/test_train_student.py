@@ -177,3 +177,19 @@ def test_missing_splits_are_user_errors(setup, tmp_path):
     data, teacher, _ = setup
     with pytest.raises(St3dError, match="nope: category 'nope' not found"):
         train_category(tmp_path / "x", tiny_preset(1), data_root=data, category="nope", teacher_dir=teacher)
+
+
+def test_only_good_scans_train_and_calibrate(setup, tmp_path):
+    import shutil
+
+    from st3d_edge.data.mvtec import good_scan_paths
+
+    data, _, _ = setup
+    copy = tmp_path / "data"
+    shutil.copytree(data / CATEGORY, copy / CATEGORY)
+    (copy / CATEGORY / "train" / "dent" / "xyz").mkdir(parents=True)
+    defect = next(p for p in scan_paths(copy, CATEGORY, "test") if p.parent.parent.name == "dent")
+    shutil.copy(defect, copy / CATEGORY / "train" / "dent" / "xyz" / "000.tiff")
+    good = good_scan_paths(copy, CATEGORY, "train")
+    assert len(scan_paths(copy, CATEGORY, "train")) == len(good) + 1 == 4
+    assert all(p.parent.parent.name == "good" for p in good)

@@ -152,6 +152,11 @@ def scan_paths(root: str | Path, category: str, split: str) -> list[Path]:
     return sorted(paths)
 
 
+def good_scan_paths(root: str | Path, category: str, split: str) -> list[Path]:
+    """The xyz TIFFs of a split's ``good`` parts only (what training and thresholds may use)."""
+    return [p for p in scan_paths(root, category, split) if p.parent.parent.name == "good"]
+
+
 def iter_scans(root: str | Path, category: str, split: str) -> Iterator[Scan]:
     """Scans of a split, read one at a time; a missing folder is reported at the call, not later."""
     paths = scan_paths(root, category, split)

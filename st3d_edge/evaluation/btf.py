@@ -141,9 +141,9 @@ def fit_btf_for_category(
     data_root, category: str, n: int, k: int, sampler: str = "fps", coreset_fraction: float = CORESET_FRACTION
 ) -> BtfBaseline:
     """A baseline fitted on the good scans of ``<data_root>/<category>/train``."""
-    from st3d_edge.data.mvtec import read_scan, scan_paths
+    from st3d_edge.data.mvtec import good_scan_paths, read_scan
 
-    paths = [p for p in scan_paths(data_root, category, "train") if p.parent.parent.name == "good"]
+    paths = good_scan_paths(data_root, category, "train")
     baseline = BtfBaseline(n, k, sampler, coreset_fraction)
     return baseline.fit(read_scan(p).points for p in paths)
 

@@ -64,11 +64,6 @@ class StudentResult:
     thresholds: Thresholds | None
 
 
-def good_scans(paths: list[Path]) -> list[Path]:
-    """Only scans of good parts (``<split>/good/xyz/*``): training and thresholds assume no defects."""
-    return [Path(p) for p in paths if Path(p).parent.parent.name == "good"]
-
-
 def scan_cache(cache_dir: Path, paths: list[Path], preset: Preset, env: dist_utils.Dist) -> CloudSet:
     """Sample and cache every scan (each rank its share), then list them all."""
     from st3d_edge.data.mvtec import read_scan
@@ -177,13 +172,14 @@ def train_category(
     """Train the student of ``category`` in ``run_dir`` (see the module docstring)."""
     import torch
 
-    from st3d_edge.data.mvtec import scan_paths
+    from st3d_edge.data.mvtec import good_scan_paths
 
     env = env or dist_utils.Dist()
     run_dir = Path(run_dir)
     data_root = Path(data_root)
-    train_paths = good_scans(scan_paths(data_root, category, "train"))
-    val_paths = good_scans(scan_paths(data_root, category, "validation"))
+    # training and thresholds assume no defects: only the good parts' scans
+    train_paths = good_scan_paths(data_root, category, "train")
+    val_paths = good_scan_paths(data_root, category, "validation")
     if not train_paths:
         raise file_error(data_root / category / "train", "no good training scans found (good/xyz/*.tiff)")
     if not val_paths:
