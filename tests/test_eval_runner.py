@@ -127,3 +127,18 @@ def test_cli_refuses_a_missing_dataset(tmp_path):
     result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "dataset root not found" in result.stderr
+
+
+def test_missing_torch_or_matplotlib_names_the_train_extra(tmp_path, monkeypatch):
+    import sys
+
+    from st3d_edge.errors import MissingExtraError
+    from st3d_edge.evaluation.report import plot_pro_vs_limit
+    from st3d_edge.evaluation.runner import ModelPointScorer
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    with pytest.raises(MissingExtraError, match=r"torch is not installed.*st3d-edge\[train\]"):
+        ModelPointScorer(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(MissingExtraError, match=r"matplotlib is not installed.*st3d-edge\[train\]"):
+        plot_pro_vs_limit({}, tmp_path / "pro.png")

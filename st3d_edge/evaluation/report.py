@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from st3d_edge.errors import MissingExtraError
 from st3d_edge.evaluation.pro import HEADLINE_LIMIT, LIMITS
 from st3d_edge.io_utils import atomic_path, write_json_atomic, write_text_atomic
 
@@ -159,7 +160,10 @@ def _finite_or_none(obj):
 def plot_pro_vs_limit(series: dict[str, list[CategoryResult]], path: str | Path) -> Path:
     """PNG of the mean AU-PRO over categories against the integration limit, one line per method."""
     # A bare Figure renders with Agg and leaves pyplot's global backend alone.
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingExtraError("matplotlib", "train", "needed for the PRO plot") from None
 
     fig = Figure(figsize=(5.5, 4.0), dpi=120)
     ax = fig.subplots()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from st3d_edge.errors import file_error
+from st3d_edge.errors import MissingExtraError, file_error
 from st3d_edge.evaluation.auroc import image_auroc
 from st3d_edge.evaluation.maps import map_path, scores_to_map, write_map
 from st3d_edge.evaluation.pro import LIMITS, au_pro_at_limits, pro_curve
@@ -129,7 +129,10 @@ class ModelPointScorer:
     """The trained 3D-ST model of a run folder as a :data:`PointScorer` (torch, CPU or CUDA)."""
 
     def __init__(self, run_dir: str | Path, device: str = "cpu", sampler: str | None = None) -> None:
-        import torch
+        try:
+            import torch
+        except ImportError:
+            raise MissingExtraError("torch", "train", "needed to run the trained model") from None
 
         from st3d_edge.model.scorer import Scorer
         from st3d_edge.train.category_model import load_category
