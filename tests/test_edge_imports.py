@@ -1,4 +1,4 @@
-"""The edge side (runtime, geometry, data) must import and work without torch."""
+"""The edge side (runtime, geometry, data, calibration) must import and work without torch."""
 
 from __future__ import annotations
 
@@ -27,10 +27,14 @@ def test_blocker_really_blocks_torch():
 def test_edge_packages_import_without_torch():
     code = """
 import pkgutil, importlib
-import st3d_edge.runtime, st3d_edge.geometry, st3d_edge.data
-for pkg in (st3d_edge.runtime, st3d_edge.geometry, st3d_edge.data):
+import st3d_edge.runtime, st3d_edge.geometry, st3d_edge.data, st3d_edge.calibration
+packages = (st3d_edge.runtime, st3d_edge.geometry, st3d_edge.data, st3d_edge.calibration)
+imported = set()
+for pkg in packages:
     for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
         importlib.import_module(mod.name)
+        imported.add(mod.name)
+assert {"st3d_edge.calibration.stats", "st3d_edge.calibration.thresholds"} <= imported, imported
 assert "torch" not in sys.modules
 print("ok")
 """
