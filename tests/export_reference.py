@@ -9,7 +9,7 @@ from st3d_edge.export.weights import LEAKY_SLOPE, BlockWeights, Dense, NetWeight
 
 # onnxruntime against torch, or float64 against float32, on whole networks: the errors of
 # eight LFA layers add up, so this is looser than FLOAT32_DIFFERENT_KERNELS per op. The
-# scores' relative error bound of the issue (1e-4) is asserted separately.
+# scores' relative error bound (bundle_writer.PARITY_LIMIT, 1e-4) is asserted separately.
 NETWORK_FLOAT32 = dict(rtol=1e-4, atol=1e-4)
 
 

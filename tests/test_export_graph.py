@@ -74,7 +74,7 @@ def test_fused_module_matches_model_scorer(absolute_coords):
 
 
 def test_onnxruntime_matches_pytorch_on_clouds_of_other_sizes(trained_pair, fp32_graph):
-    """Parity bound of the issue (max relative error <= 1e-4), n differing from the trace."""
+    """The design's parity bound (PARITY_LIMIT: max relative error <= 1e-4), n differing from the trace."""
     session = onnx_session(fp32_graph.SerializeToString(), threads=1)
     rng = np.random.default_rng(5)
     for n in (K, 97, 400):

@@ -20,7 +20,7 @@ from st3d_edge.export.tensorrt_build import EngineOptions, build_engine, resolve
 @pytest.mark.parametrize(
     "n, k, options, expected",
     [
-        (64000, 32, EngineOptions(), (1024, 64000, 64000)),  # the defaults 1024 / n / n
+        (64000, 32, EngineOptions(), (1024, 64000, 64000)),  # the defaults 1024 / n / n
         (256, 8, EngineOptions(), (256, 256, 256)),  # n below 1024: min follows n
         (64000, 32, EngineOptions(profile_min=2000, profile_opt=30000), (2000, 30000, 64000)),
         (64000, 32, EngineOptions(profile_max=80000), (1024, 64000, 80000)),

@@ -91,7 +91,7 @@ def export_module(module, k: int, opset: int = OPSET, example_points: int = 64):
 
 
 def check_graph(model) -> None:
-    """Raise ValueError if the graph breaks a rule of the issue (see the module docstring)."""
+    """Raise ValueError if the graph breaks one of the checks listed in the module docstring."""
     onnx = _onnx()
     onnx.checker.check_model(model, full_check=True)
     bad = unsupported_ops(node.op_type for node in model.graph.node)

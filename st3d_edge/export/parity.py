@@ -1,6 +1,6 @@
 """Parity between the exported graph (onnxruntime, CPU) and the training module (PyTorch).
 
-Relative error, as the parity bound of the issue (1e-4) is stated: per point
+Relative error, as the design's parity bound (``bundle_writer.PARITY_LIMIT``, 1e-4) is stated: per point
 ``|a - b| / max(|b|, floor)`` with ``floor`` = 1e-3 of the median reference score, so that
 points whose score is almost exactly zero (a student that matches the teacher perfectly)
 do not turn a rounding difference into a huge ratio; the maximum over points is reported.
