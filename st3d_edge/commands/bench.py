@@ -197,7 +197,10 @@ def register(app: typer.Typer) -> None:
         category: Annotated[
             str | None, typer.Option("--category", help="Use <workdir>/<category>/bundle as the model.")
         ] = None,
-        workdir: Annotated[Path, typer.Option("--workdir", help="Run folder.")] = DEFAULT_WORKDIR,
+        workdir: Annotated[
+            Path,
+            typer.Option("--workdir", help="Folder holding the run folders (<workdir>/<category>/bundle)."),
+        ] = DEFAULT_WORKDIR,
         scan: Annotated[
             Path | None, typer.Option("--scan", help="Scan TIFF (default: synthesize one).")
         ] = None,

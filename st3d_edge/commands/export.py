@@ -41,7 +41,10 @@ def _size(size: int) -> str:
 def export(
     category: Annotated[str, typer.Option("--category", help="Trained category to export, e.g. tire.")],
     workdir: Annotated[
-        Path, typer.Option("--workdir", help="Run folder holding <category>/ from `st3d-edge train`.")
+        Path,
+        typer.Option(
+            "--workdir", help="Folder holding the run folders (<workdir>/<category> from `st3d-edge train`)."
+        ),
     ] = DEFAULT_WORKDIR,
     fmt: Annotated[
         ExportFormat,
