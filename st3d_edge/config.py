@@ -26,8 +26,6 @@ from typing import Any
 
 from st3d_edge.errors import file_error
 
-SAMPLERS = ("fps", "fps-exact", "fps-tiled")
-
 
 @dataclass
 class ModelConfig:

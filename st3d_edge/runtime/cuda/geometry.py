@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from st3d_edge.errors import MissingExtraError, St3dError
+from st3d_edge.geometry.sampling import SAMPLERS
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.runtime.cuda.fps_kernels import (
     check_block_size,
@@ -50,7 +51,6 @@ from st3d_edge.runtime.cuda.fps_kernels import (
     scatter_kernel,
 )
 
-SAMPLERS = ("fps", "fps-exact", "fps-tiled")
 FILL_NEIGHBOURS = 4  # the runtime's inverse-distance rule (see geometry_backend)
 FILL_POWER = 2.0
 UPLOAD_SLOTS = 4  # unnamed uploads of one dtype rotate over this many reused buffers
