@@ -50,9 +50,8 @@ from st3d_edge.runtime.cuda.fps_kernels import (
     map_positions_kernel,
     scatter_kernel,
 )
+from st3d_edge.runtime.geometry_backend import FILL_NEIGHBOURS, FILL_POWER
 
-FILL_NEIGHBOURS = 4  # the runtime's inverse-distance rule (see geometry_backend)
-FILL_POWER = 2.0
 UPLOAD_SLOTS = 4  # unnamed uploads of one dtype rotate over this many reused buffers
 
 
