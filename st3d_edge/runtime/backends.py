@@ -30,11 +30,10 @@ from typing import Any
 import numpy as np
 
 from st3d_edge.errors import MissingExtraError, St3dError, file_error
+from st3d_edge.runtime.bundle import INPUT_NAMES, OUTPUT_NAME
 from st3d_edge.runtime.geometry_backend import is_device_array, to_host_array
 
 BACKEND_CHOICES = ("auto", "onnxruntime", "tensorrt")
-INPUT_NAMES = ("points", "knn")
-OUTPUT_NAME = "scores"
 
 
 def _import_onnxruntime() -> Any:
