@@ -68,7 +68,7 @@ def main() -> None:
 
         from st3d_edge.console import err
 
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(2)
 
 

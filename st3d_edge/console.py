@@ -15,8 +15,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Markup is off by default: messages carry file names and install hints with brackets
+# (`st3d-edge[gpu]`) that rich would otherwise swallow. Styled lines opt in and escape.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 T = TypeVar("T")
 
@@ -49,5 +51,7 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
 
 def wrote(path: object, what: str = "") -> None:
     """Tell the user where a file went (every command that writes files does)."""
+    from rich.markup import escape
+
     label = f"{what}: " if what else ""
-    err.print(f"[green]wrote[/green] {label}{path}")
+    err.print(f"[green]wrote[/green] {escape(f'{label}{path}')}", markup=True, highlight=False)

@@ -34,3 +34,16 @@ def test_console_entry_point_exit_codes(tmp_path):
     )
     assert bad_usage.returncode == 2
     assert "Traceback" not in bad_usage.stderr
+
+
+def test_messages_keep_brackets(capsys):
+    """File names and install hints with brackets reach the user intact (rich markup is opt-in)."""
+    from st3d_edge.commands._common import print_error
+    from st3d_edge.console import err, wrote
+
+    err.file = None  # rich resolves sys.stderr at print time, which capsys replaced
+    wrote("runs/[tire]/model.onnx", "bundle")
+    print_error("install it with `pip install 'st3d-edge[gpu]'`")
+    text = capsys.readouterr().err
+    assert "wrote bundle: runs/[tire]/model.onnx" in text
+    assert "error: install it with `pip install 'st3d-edge[gpu]'`" in text

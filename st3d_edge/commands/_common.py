@@ -22,7 +22,7 @@ def print_error(message: Any, console: Any = None) -> None:
     if console is None:
         from st3d_edge.console import err as console
 
-    console.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(str(message))}", markup=True, highlight=False)
 
 
 @contextlib.contextmanager

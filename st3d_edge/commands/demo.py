@@ -41,11 +41,13 @@ class DemoPreset(str, Enum):
 
 def run_command(args: list[str]) -> None:
     """Run ``st3d-edge ARGS`` in this process; a non-zero exit becomes a one-line error."""
+    from rich.markup import escape
+
     from st3d_edge.cli import app
     from st3d_edge.console import err
     from st3d_edge.errors import St3dError
 
-    err.print(f"[bold]$ st3d-edge {' '.join(args)}[/bold]", highlight=False)
+    err.print(f"[bold]$ st3d-edge {escape(' '.join(args))}[/bold]", markup=True, highlight=False)
     try:
         code = app(args, standalone_mode=False, prog_name="st3d-edge")
     except Exception as exc:
@@ -58,9 +60,11 @@ def run_command(args: list[str]) -> None:
 
 
 def step(number: int, title: str) -> None:
+    from rich.text import Text
+
     from st3d_edge.console import err
 
-    err.rule(f"[bold]step {number}/6: {title}", style="cyan")
+    err.rule(Text(f"step {number}/6: {title}", style="bold"), style="cyan")
 
 
 def run_demo(workdir: Path, preset: str = "cpu", category: str = "tire", seed: int = 0) -> dict:
@@ -116,8 +120,10 @@ def run_demo(workdir: Path, preset: str = "cpu", category: str = "tire", seed: i
     if failed:
         raise St3dError(f"{defective[0]}: the edge runtime could not score the demo scan")
 
+    from rich.text import Text
+
     minutes = (time.perf_counter() - started) / 60
-    err.rule("[bold]done", style="green")
+    err.rule(Text("done", style="bold"), style="green")
     for what, path in where.items():
         out.print(f"{what:<11} {path}", highlight=False)
     out.print(f"demo finished in {minutes:.1f} min", highlight=False)

@@ -67,12 +67,18 @@ def image_score_settings() -> dict:
 
 def read_thresholds(run_dir: Path) -> dict:
     """The category's thresholds.json as a dict; empty (with a warning) if there is none."""
+    from rich.markup import escape
+
     from st3d_edge.calibration.thresholds import load_thresholds
     from st3d_edge.console import err
 
     path = run_dir / "thresholds.json"
     if not path.is_file():
-        err.print(f"[yellow]warning:[/yellow] {path}: missing; the bundle gives no verdicts", highlight=False)
+        err.print(
+            f"[yellow]warning:[/yellow] {escape(str(path))}: missing; the bundle gives no verdicts",
+            markup=True,
+            highlight=False,
+        )
         return {}
     return load_thresholds(path).as_dict()
 
