@@ -19,17 +19,10 @@ from __future__ import annotations
 import functools
 import math
 
-from st3d_edge.runtime.cuda.device_math import INF32, MAX_THREADS, device_functions
+from st3d_edge.runtime.cuda.device_math import MAX_THREADS, device_functions, import_numba
 
-# numba's names, bound on first use (importing numba is the gpu extra's cost). They must be
-# module globals, not closure variables: the CUDA simulator swaps in its fake ``cuda`` module
-# by rewriting the kernel's globals only.
+# numba's names, bound by ``import_numba(globals())`` on first use (see ``device_math``).
 cuda = float32 = int32 = None
-
-
-def _import_numba() -> None:
-    global cuda, float32, int32
-    from numba import cuda, float32, int32
 
 
 MAX_NEIGHBOURS = 32
@@ -38,45 +31,19 @@ MAX_NEIGHBOURS = 32
 @functools.cache
 def fill_kernel():
     """``kernel[blocks, threads, stream](samples[m, 3], scores[m], queries[q, 3], nb, power, out[q])``."""
-    _import_numba()
+    import_numba(globals())
 
-    fns = device_functions()
-    sqdist = fns.sqdist
-    topk_insert = fns.topk_insert
+    tiled_topk = device_functions().tiled_topk
 
     @cuda.jit
     def idw_fill(samples, scores, queries, neighbours, power, out):
         tile = cuda.shared.array((3, MAX_THREADS), float32)
         top_d = cuda.local.array(MAX_NEIGHBOURS, float32)
         top_i = cuda.local.array(MAX_NEIGHBOURS, int32)
-        m = samples.shape[0]
-        tid = cuda.threadIdx.x
-        threads = cuda.blockDim.x
-        q = cuda.blockIdx.x * threads + tid
+        q = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
         active = q < queries.shape[0]
-        nb = min(neighbours, m)
-        for j in range(nb):
-            top_d[j] = INF32
-            top_i[j] = -1
-        qx = float32(0.0)
-        qy = float32(0.0)
-        qz = float32(0.0)
-        if active:
-            qx = queries[q, 0]
-            qy = queries[q, 1]
-            qz = queries[q, 2]
-        for base in range(0, m, threads):
-            c = base + tid
-            if c < m:
-                tile[0, tid] = samples[c, 0]
-                tile[1, tid] = samples[c, 1]
-                tile[2, tid] = samples[c, 2]
-            cuda.syncthreads()
-            if active:
-                for j in range(min(threads, m - base)):
-                    d = sqdist(tile[0, j], tile[1, j], tile[2, j], qx, qy, qz)
-                    topk_insert(d, base + j, top_d, top_i, nb)
-            cuda.syncthreads()
+        nb = min(neighbours, samples.shape[0])
+        tiled_topk(samples, queries, q, -1, tile, top_d, top_i, nb)
         if active:
             if top_d[0] == 0.0:
                 hits = 0

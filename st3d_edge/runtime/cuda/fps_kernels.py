@@ -23,17 +23,10 @@ from __future__ import annotations
 
 import functools
 
-from st3d_edge.runtime.cuda.device_math import INF32, MAX_THREADS, device_functions
+from st3d_edge.runtime.cuda.device_math import INF32, MAX_THREADS, device_functions, import_numba
 
-# numba's names, bound on first use (importing numba is the gpu extra's cost). They must be
-# module globals, not closure variables: the CUDA simulator swaps in its fake ``cuda`` module
-# by rewriting the kernel's globals only.
+# numba's names, bound by ``import_numba(globals())`` on first use (see ``device_math``).
 cuda = float32 = int32 = None
-
-
-def _import_numba() -> None:
-    global cuda, float32, int32
-    from numba import cuda, float32, int32
 
 
 @functools.cache
@@ -52,7 +45,7 @@ def fps_segments_kernel():
     make every remaining distance zero, the unchosen points follow in position order (the
     rule of ``st3d_edge.geometry.fps``). ``quota <= count - already chosen`` is the caller's duty.
     """
-    _import_numba()
+    import_numba(globals())
     sqdist = device_functions().sqdist
 
     @cuda.jit
@@ -137,7 +130,7 @@ def gather_soa_kernel():
 
     ``soa[c, j] = points[order[j], c]``; an empty ``order`` means the identity.
     """
-    _import_numba()
+    import_numba(globals())
 
     @cuda.jit
     def gather_soa(points, order, soa):
@@ -154,7 +147,7 @@ def gather_soa_kernel():
 @functools.cache
 def scatter_kernel():
     """``kernel[blocks, threads, stream](order, values, out)``: ``out[order[j]] = values[j]``."""
-    _import_numba()
+    import_numba(globals())
 
     @cuda.jit
     def scatter(order, values, out):
@@ -172,7 +165,7 @@ def map_positions_kernel():
     ``out[i] = order[positions[i]]`` for ``i < mapped`` (positions in a tile-ordered buffer),
     ``positions[i]`` after that (positions in the scan's own order).
     """
-    _import_numba()
+    import_numba(globals())
 
     @cuda.jit
     def map_positions(order, positions, mapped, out):

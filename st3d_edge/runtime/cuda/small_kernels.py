@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import functools
 
-# numba's names, bound on first use (importing numba is the gpu extra's cost). They must be
-# module globals, not closure variables: the CUDA simulator swaps in its fake ``cuda`` module
-# by rewriting the kernel's globals only.
+from st3d_edge.runtime.cuda.device_math import import_numba
+
+# numba's names, bound by ``import_numba(globals())`` on first use (see ``device_math``).
 cuda = float32 = int32 = None
-
-
-def _import_numba() -> None:
-    global cuda, float32, int32
-    from numba import cuda, float32, int32
 
 
 @functools.cache
 def take_rows_kernel():
     """``kernel[blocks, threads, stream](points[N, 3], idx[m], out[m, 3])``: ``out = points[idx]``."""
-    _import_numba()
+    import_numba(globals())
 
     @cuda.jit
     def take_rows(points, idx, out):
@@ -39,7 +34,7 @@ def neighbour_mean_kernel():
     ``out[i]`` is the mean score of the first ``width`` kNN entries of point i (itself first),
     summed in float64: the smoothing before the image score's max.
     """
-    _import_numba()
+    import_numba(globals())
 
     @cuda.jit
     def neighbour_mean(scores, knn, width, out):
