@@ -4,7 +4,9 @@ import pytest
 
 from st3d_edge.config import get_preset
 from st3d_edge.errors import St3dError
+from st3d_edge.train.distributed import Dist
 from st3d_edge.train.runfolder import (
+    open_run,
     preset_of,
     read_config,
     read_metrics,
@@ -21,6 +23,18 @@ def test_new_run_writes_resolved_config(tmp_path):
     assert read_config(tmp_path / "run") == config
     again = preset_of(read_config(tmp_path / "run"))
     assert again.model.n == 123 and again.name == "tiny"
+
+
+def test_open_run_main_rank_starts_the_run_other_ranks_read_it(tmp_path):
+    preset = get_preset("tiny")
+    preset.model.n = 123
+    run = tmp_path / "run"
+    config, opened = open_run(run, run_config(preset, kind="teacher"), Dist(), resume=False, overwrite=False)
+    assert read_config(run) == config and opened.model.n == 123
+    # a non-main rank ignores the config it was given and takes the folder's own
+    other = run_config(get_preset("tiny"), kind="teacher")
+    config2, opened2 = open_run(run, other, Dist(rank=1, world=1), resume=False, overwrite=False)
+    assert config2 == config and opened2.model.n == 123
 
 
 def test_existing_run_needs_resume_or_overwrite(tmp_path):

@@ -34,7 +34,7 @@ from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud
 from st3d_edge.train.checkpoint import save_checkpoint
 from st3d_edge.train.common import build_net, cloud_tensors, seeded_rng
 from st3d_edge.train.loop import Loop, run_loop
-from st3d_edge.train.runfolder import CACHE, preset_of, run_config, start_run
+from st3d_edge.train.runfolder import CACHE, open_run, run_config
 
 SPLIT_TRAIN, SPLIT_VAL = 0, 1
 # numpy seed streams besides the scenes' (seed, split, i); distinct second keys keep them apart
@@ -124,14 +124,7 @@ def pretrain(
     env = env or dist_utils.Dist()
     run_dir = Path(run_dir)
     config = run_config(preset, kind="teacher", modelnet=str(modelnet) if modelnet else None)
-    if env.is_main:
-        config = start_run(run_dir, config, resume=resume, overwrite=overwrite)
-    dist_utils.barrier(env)
-    if not env.is_main:
-        from st3d_edge.train.runfolder import read_config
-
-        config = read_config(run_dir)
-    preset = preset_of(config)
+    config, preset = open_run(run_dir, config, env, resume=resume, overwrite=overwrite)
     pc, model = preset.pretrain, preset.model
     modelnet = config.get("job", {}).get("modelnet")  # on resume: the folder the run started with
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from st3d_edge.config import Preset, from_dict, load_json, save_json, to_dict
 from st3d_edge.errors import file_error
 from st3d_edge.io_utils import write_text_atomic
+from st3d_edge.train import distributed as dist_utils
 
 CONFIG = "config.json"
 LAST = "last.pt"
@@ -50,6 +51,22 @@ def start_run(run_dir: Path, config: dict, *, resume: bool, overwrite: bool) -> 
     run_dir.mkdir(parents=True, exist_ok=True)
     save_json(run_dir / CONFIG, config)
     return config
+
+
+def open_run(
+    run_dir: Path, config: dict, env: dist_utils.Dist, *, resume: bool, overwrite: bool
+) -> tuple[dict, Preset]:
+    """Open ``run_dir`` on every rank; return the config the job must use and its preset.
+
+    Rank 0 creates or reopens the folder (:func:`start_run`); the other ranks wait for it and
+    then read the config it wrote, so every rank trains with the same settings.
+    """
+    if env.is_main:
+        config = start_run(run_dir, config, resume=resume, overwrite=overwrite)
+    dist_utils.barrier(env)
+    if not env.is_main:
+        config = read_config(run_dir)
+    return config, preset_of(config)
 
 
 def read_config(run_dir: Path) -> dict:

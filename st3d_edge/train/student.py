@@ -44,7 +44,7 @@ from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud, file_ident
 from st3d_edge.train.checkpoint import load_checkpoint, require_keys, save_checkpoint
 from st3d_edge.train.common import RANDOM_TEACHER_STREAM, build_net, cloud_tensors
 from st3d_edge.train.loop import Loop, run_loop
-from st3d_edge.train.runfolder import CACHE, preset_of, read_config, run_config, start_run
+from st3d_edge.train.runfolder import CACHE, open_run, read_config, run_config
 
 STUDENT = "student.pt"
 TEACHER = "teacher.pt"
@@ -199,12 +199,7 @@ def train_category(
         data=str(data_root.resolve()),
         teacher=None if random_teacher else str(Path(teacher_dir).resolve()),
     )
-    if env.is_main:
-        config = start_run(run_dir, config, resume=resume, overwrite=overwrite)
-    dist_utils.barrier(env)
-    if not env.is_main:
-        config = read_config(run_dir)
-    preset = preset_of(config)
+    config, preset = open_run(run_dir, config, env, resume=resume, overwrite=overwrite)
     model, sc = preset.model, preset.student
     device = env.device
 
