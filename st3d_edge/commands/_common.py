@@ -4,11 +4,64 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from st3d_edge.errors import St3dError
+from st3d_edge.train.options import PresetName
+
+
+class DeviceChoice(str, Enum):
+    """Where a stage runs: the training device, the network of ``evaluate``, the edge geometry."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class BackendChoice(str, Enum):
+    auto = "auto"
+    onnxruntime = "onnxruntime"
+    tensorrt = "tensorrt"
+
+
+# Options of the training commands (pretrain, train).
+PresetOption = Annotated[
+    PresetName | None, typer.Option(help="Settings preset: paper (default), cpu (demo), tiny (tests).")
+]
+RunsDirOption = Annotated[Path, typer.Option(help="Folder holding the run folders.")]
+TrainDeviceOption = Annotated[DeviceChoice, typer.Option(help="Where to train.")]
+EpochsOption = Annotated[int | None, typer.Option(help="Override the preset's epoch count.")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")]
+OverwriteRunOption = Annotated[bool, typer.Option("--overwrite", help="Start the run folder over.")]
+
+
+def points_option(help: str) -> Any:
+    """``--n`` / ``--points``: the model's point count override (``help`` names what is sampled)."""
+    return typer.Option("--n", "--points", help=help)
+
+
+def dim_option(help: str) -> Any:
+    """``--d`` / ``--dim``: the descriptor dimension override."""
+    return typer.Option("--d", "--dim", help=help)
+
+
+# Options of the edge commands that score with a bundle (infer, bench).
+BundleOption = Annotated[Path | None, typer.Option("--model", help="Export bundle folder.")]
+BundleCategoryOption = Annotated[
+    str | None, typer.Option("--category", help="Use <workdir>/<category>/bundle as the model.")
+]
+BundleWorkdirOption = Annotated[
+    Path,
+    typer.Option("--workdir", help="Folder holding the run folders (<workdir>/<category>/bundle)."),
+]
+BackendOption = Annotated[BackendChoice, typer.Option("--backend", help="Inference engine.")]
+GeometryOption = Annotated[
+    DeviceChoice, typer.Option("--geometry", help="Where sampling, kNN and the fill run.")
+]
 
 
 def print_error(message: Any, console: Any = None) -> None:

@@ -20,8 +20,17 @@ from typing import Annotated, Any
 
 import typer
 
-from st3d_edge.commands._common import user_errors
-from st3d_edge.commands.infer import DEFAULT_WORKDIR, BackendChoice, GeometryChoice, describe_pick
+from st3d_edge.commands._common import (
+    BackendChoice,
+    BackendOption,
+    BundleCategoryOption,
+    BundleOption,
+    BundleWorkdirOption,
+    DeviceChoice,
+    GeometryOption,
+    user_errors,
+)
+from st3d_edge.commands.infer import DEFAULT_WORKDIR, describe_pick
 
 DEFAULT_SIZE = 800
 
@@ -193,25 +202,16 @@ def _default_run_dir(model: Path, category: str, workdir: Path) -> Path:
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
-        model: Annotated[Path | None, typer.Option("--model", help="Export bundle folder.")] = None,
-        category: Annotated[
-            str | None, typer.Option("--category", help="Use <workdir>/<category>/bundle as the model.")
-        ] = None,
-        workdir: Annotated[
-            Path,
-            typer.Option("--workdir", help="Folder holding the run folders (<workdir>/<category>/bundle)."),
-        ] = DEFAULT_WORKDIR,
+        model: BundleOption = None,
+        category: BundleCategoryOption = None,
+        workdir: BundleWorkdirOption = DEFAULT_WORKDIR,
         scan: Annotated[
             Path | None, typer.Option("--scan", help="Scan TIFF (default: synthesize one).")
         ] = None,
         repeats: Annotated[int, typer.Option("--repeats", help="Timed runs.")] = 10,
         warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs first.")] = 2,
-        backend: Annotated[BackendChoice, typer.Option("--backend", help="Inference engine.")] = (
-            BackendChoice.auto
-        ),
-        geometry: Annotated[
-            GeometryChoice, typer.Option("--geometry", help="Where sampling, kNN and the fill run.")
-        ] = GeometryChoice.auto,
+        backend: BackendOption = BackendChoice.auto,
+        geometry: GeometryOption = DeviceChoice.auto,
         threads: Annotated[int, typer.Option("--threads", help="CPU threads for onnxruntime and torch.")] = 0,
         run: Annotated[
             Path | None, typer.Option("--run", help="Training run folder for the PyTorch baseline.")

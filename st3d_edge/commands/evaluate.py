@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import print_error, user_errors
-from st3d_edge.train.options import DeviceChoice, SamplerChoice
+from st3d_edge.commands._common import DeviceChoice, print_error, user_errors
+from st3d_edge.train.options import SamplerChoice
 
 
 def evaluate_command(

@@ -9,29 +9,26 @@ is reported in one line and skipped; the exit code is then 1.
 from __future__ import annotations
 
 import glob
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import print_error, user_errors
+from st3d_edge.commands._common import (
+    BackendChoice,
+    BackendOption,
+    BundleCategoryOption,
+    BundleOption,
+    BundleWorkdirOption,
+    DeviceChoice,
+    GeometryOption,
+    print_error,
+    user_errors,
+)
 
 DEFAULT_WORKDIR = Path("st3d-runs")
 DEFAULT_OUT = Path("st3d-infer")
 SCAN_SUFFIXES = (".tiff", ".tif")
-
-
-class BackendChoice(str, Enum):
-    auto = "auto"
-    onnxruntime = "onnxruntime"
-    tensorrt = "tensorrt"
-
-
-class GeometryChoice(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 def expand_scan_paths(patterns: list[str]) -> list[Path]:
@@ -162,21 +159,12 @@ def register(app: typer.Typer) -> None:
         paths: Annotated[
             list[str], typer.Argument(help="Scan TIFFs (organized xyz), folders of them, or quoted globs.")
         ],
-        model: Annotated[Path | None, typer.Option("--model", help="Export bundle folder.")] = None,
-        category: Annotated[
-            str | None, typer.Option("--category", help="Use <workdir>/<category>/bundle as the model.")
-        ] = None,
-        workdir: Annotated[
-            Path,
-            typer.Option("--workdir", help="Folder holding the run folders (<workdir>/<category>/bundle)."),
-        ] = DEFAULT_WORKDIR,
+        model: BundleOption = None,
+        category: BundleCategoryOption = None,
+        workdir: BundleWorkdirOption = DEFAULT_WORKDIR,
         out: Annotated[Path, typer.Option("--out", help="Output folder.")] = DEFAULT_OUT,
-        backend: Annotated[BackendChoice, typer.Option("--backend", help="Inference engine.")] = (
-            BackendChoice.auto
-        ),
-        geometry: Annotated[
-            GeometryChoice, typer.Option("--geometry", help="Where sampling, kNN and the fill run.")
-        ] = GeometryChoice.auto,
+        backend: BackendOption = BackendChoice.auto,
+        geometry: GeometryOption = DeviceChoice.auto,
         ply: Annotated[bool, typer.Option("--ply", help="Also write a PLY point cloud per scan.")] = False,
         overwrite: Annotated[
             bool, typer.Option("--overwrite", help="Score scans already done again.")

@@ -7,44 +7,46 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import user_errors
-from st3d_edge.train.options import DeviceChoice, PresetName, SamplerChoice, check_positive, resolve_preset
+from st3d_edge.commands._common import (
+    DeviceChoice,
+    EpochsOption,
+    OverwriteRunOption,
+    PresetOption,
+    ResumeOption,
+    RunsDirOption,
+    TrainDeviceOption,
+    dim_option,
+    points_option,
+    user_errors,
+)
+from st3d_edge.train.options import SamplerChoice, check_positive, resolve_preset
 
 
 def pretrain_command(
-    preset: Annotated[
-        PresetName | None, typer.Option(help="Settings preset: paper (default), cpu (demo), tiny (tests).")
-    ] = None,
-    workdir: Annotated[Path, typer.Option(help="Folder holding the run folders.")] = Path("st3d-runs"),
+    preset: PresetOption = None,
+    workdir: RunsDirOption = Path("st3d-runs"),
     name: Annotated[str, typer.Option(help="Run folder name inside --workdir.")] = "teacher",
     modelnet: Annotated[
         Path | None, typer.Option(help="ModelNet10 folder (.off files); procedural shapes when omitted.")
     ] = None,
-    device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
+    device: TrainDeviceOption = DeviceChoice.auto,
     seed: Annotated[int | None, typer.Option(help="Seed of the scenes, weights and draws.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Override the preset's epoch count.")] = None,
+    epochs: EpochsOption = None,
     scenes: Annotated[int | None, typer.Option(help="Override the number of training scenes.")] = None,
     val_scenes: Annotated[int | None, typer.Option(help="Override the number of validation scenes.")] = None,
     n: Annotated[
-        int | None,
-        typer.Option(
-            "--n", "--points", help="Override the number of points per scene (--points under torchrun)."
-        ),
+        int | None, points_option("Override the number of points per scene (--points under torchrun).")
     ] = None,
     d: Annotated[
         int | None,
-        typer.Option(
-            "--d",
-            "--dim",
-            help="Override the descriptor dimension (64 or 128 in the paper; --dim under torchrun).",
-        ),
+        dim_option("Override the descriptor dimension (64 or 128 in the paper; --dim under torchrun)."),
     ] = None,
     sampler: Annotated[SamplerChoice | None, typer.Option(help="How scenes are reduced to n points.")] = None,
     absolute_coords: Annotated[
         bool, typer.Option("--absolute-coords", help="Paper ablation: absolute coordinates in the LFA input.")
     ] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start the run folder over.")] = False,
+    resume: ResumeOption = False,
+    overwrite: OverwriteRunOption = False,
 ) -> None:
     """Pretrain a teacher network by reconstructing local receptive fields."""
     with user_errors():

@@ -7,17 +7,26 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import user_errors
-from st3d_edge.train.options import DeviceChoice, PresetName, SamplerChoice, check_positive, resolve_preset
+from st3d_edge.commands._common import (
+    DeviceChoice,
+    EpochsOption,
+    OverwriteRunOption,
+    PresetOption,
+    ResumeOption,
+    RunsDirOption,
+    TrainDeviceOption,
+    dim_option,
+    points_option,
+    user_errors,
+)
+from st3d_edge.train.options import SamplerChoice, check_positive, resolve_preset
 
 
 def train_command(
     data: Annotated[Path, typer.Option(help="Dataset root in MVTec 3D-AD layout.")],
     category: Annotated[str, typer.Option(help="Category folder inside --data.")],
-    preset: Annotated[
-        PresetName | None, typer.Option(help="Settings preset: paper (default), cpu (demo), tiny (tests).")
-    ] = None,
-    workdir: Annotated[Path, typer.Option(help="Folder holding the run folders.")] = Path("st3d-runs"),
+    preset: PresetOption = None,
+    workdir: RunsDirOption = Path("st3d-runs"),
     name: Annotated[
         str | None, typer.Option(help="Run folder name inside --workdir (default: category).")
     ] = None,
@@ -30,31 +39,24 @@ def train_command(
     absolute_coords: Annotated[
         bool, typer.Option("--absolute-coords", help="Paper ablation (needs a teacher pretrained with it).")
     ] = False,
-    device: Annotated[DeviceChoice, typer.Option(help="Where to train.")] = DeviceChoice.auto,
+    device: TrainDeviceOption = DeviceChoice.auto,
     seed: Annotated[
         int | None, typer.Option(help="Seed of the student's weights and the visiting order.")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Override the preset's epoch count.")] = None,
+    epochs: EpochsOption = None,
     n: Annotated[
-        int | None,
-        typer.Option(
-            "--n", "--points", help="Override the number of points per scan (--points under torchrun)."
-        ),
+        int | None, points_option("Override the number of points per scan (--points under torchrun).")
     ] = None,
     d: Annotated[
         int | None,
-        typer.Option(
-            "--d",
-            "--dim",
-            help="Override the descriptor dimension; must match the teacher's (--dim under torchrun).",
-        ),
+        dim_option("Override the descriptor dimension; must match the teacher's (--dim under torchrun)."),
     ] = None,
     sampler: Annotated[SamplerChoice | None, typer.Option(help="How scans are reduced to n points.")] = None,
     pixel_fpr: Annotated[
         float, typer.Option(help="False-positive rate on good validation points for the pixel threshold.")
     ] = 0.01,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start the run folder over.")] = False,
+    resume: ResumeOption = False,
+    overwrite: OverwriteRunOption = False,
 ) -> None:
     """Train a student for one category against a pretrained teacher."""
     with user_errors():

@@ -13,12 +13,6 @@ class PresetName(str, Enum):
     tiny = "tiny"
 
 
-class DeviceChoice(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
 class SamplerChoice(str, Enum):
     fps = "fps"
     fps_exact = "fps-exact"
