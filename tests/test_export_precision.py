@@ -52,8 +52,12 @@ def test_fp16_only_between_the_two_casts(fp16_graph):
     assert [n.op_type for n in after[-6:]] == ["Sub", "Div", "Sub", "Mul", "ReduceSum", "Sqrt"]
     weights = {i.name: i.data_type for i in fp16_graph.graph.initializer}
     assert weights["mu"] == weights["sigma"] == weights["s"] == onnx.TensorProto.FLOAT
-    matmul_weights = [n.input[1] for n in between if n.op_type in ("Gemm", "MatMul")]
-    assert all(weights[name] == onnx.TensorProto.FLOAT16 for name in matmul_weights)
+    # every Gemm/MatMul reads at least one weight (an initializer, in whichever operand position
+    # the layout puts it), and every weight it reads is FP16
+    for node in (n for n in between if n.op_type in ("Gemm", "MatMul")):
+        node_weights = [name for name in node.input if name in weights]
+        assert node_weights, node.name
+        assert all(weights[name] == onnx.TensorProto.FLOAT16 for name in node_weights), node.name
     assert fp16_graph.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
 
 

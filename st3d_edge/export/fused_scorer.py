@@ -102,8 +102,9 @@ class FusedScorer(nn.Module):
         for b_t, b_s in pairs:
             # columns [T geo1 | S geo1 | T geo2 | S geo2], times 1/k: a neighbour sum is the mean
             parts = [b_t.geo1, b_s.geo1, b_t.geo2, b_s.geo2]
-            self.geo_w.append(_param(np.hstack([p.weight for p in parts]) * inv_k))
-            self.geo_b.append(_param(np.concatenate([p.bias for p in parts]) * inv_k))
+            # stored transposed, (out, in) and (out, 1): the Gemm runs channels-first
+            self.geo_w.append(_param((np.hstack([p.weight for p in parts]) * inv_k).T))
+            self.geo_b.append(_param(np.concatenate([p.bias for p in parts])[:, None] * inv_k))
         self._first_block(pairs[0], inv_k)
         self.pre_skip_w, self.pre_skip_b = nn.ParameterList(), nn.ParameterList()
         self.post_w, self.post_b = nn.ParameterList(), nn.ParameterList()
@@ -146,22 +147,28 @@ class FusedScorer(nn.Module):
         self.first_skip = _param(np.concatenate(skip))
 
     def geometry(self, points: torch.Tensor, knn: torch.Tensor) -> torch.Tensor:
-        """G flattened to (n * k, 4), point-major; 7 columns with the absolute p appended."""
+        """G channels-first, (4, n * k) with columns point-major; 7 rows with the absolute p."""
         x = points / self.s
-        diff = x.unsqueeze(1) - x[knn]  # (n, k, 3): p - p_j
-        dist = torch.sqrt((diff * diff).sum(dim=-1, keepdim=True))
+        xt = x.t()  # (3, n): the neighbours' coordinates are gathered channels-first
+        centre = xt.unsqueeze(2)  # (3, n, 1)
+        diff = centre - xt[:, knn]  # (3, n, k): p - p_j
+        dist = torch.sqrt((diff * diff).sum(dim=0, keepdim=True))
         parts = [diff, dist]
         if self.absolute_coords:  # the paper's ablation, not translation invariant
-            parts.append(x.unsqueeze(1).expand_as(diff))
-        g = torch.cat(parts, dim=-1).reshape(-1, 7 if self.absolute_coords else 4)
+            parts.append(centre.expand_as(diff))
+        g = torch.cat(parts, dim=0).reshape(7 if self.absolute_coords else 4, -1)
         return g if self.dtype == torch.float32 else g.to(self.dtype)
 
     def geometric_means(self, g: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Block ``index``'s two geometric MLP means, (n, geo1 T|S) and (n, geo2 T|S)."""
-        a = _leaky(torch.addmm(self.geo_b[index], g, self.geo_w[index]))
-        m = a.reshape(-1, self.k, self.geo_width[index]).sum(dim=1)
+        """Block ``index``'s two geometric MLP means, (n, geo1 T|S) and (n, geo2 T|S).
+
+        Channels-first: the Gemm writes (c, n * k), so the sum over the k neighbours runs over
+        the innermost contiguous axis; only the (c, n) sums are transposed back.
+        """
+        a = _leaky(torch.addmm(self.geo_b[index], self.geo_w[index], g))
+        m = a.reshape(self.geo_width[index], -1, self.k).sum(dim=2)
         width = self.geo1_width[index]
-        return m[:, :width], m[:, width:]
+        return m[:width].t(), m[width:].t()
 
     def forward(self, points: torch.Tensor, knn: torch.Tensor):
         g = self.geometry(points, knn)
