@@ -8,19 +8,11 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
-def _has_gpu() -> bool:
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return False
-    try:
-        from numba import cuda
-
-        return bool(cuda.is_available())
-    except Exception:
-        return False
-
-
 def pytest_collection_modifyitems(config, items):
-    if _has_gpu():
+    # the runtime's own check: a real GPU that numba.cuda sees, the simulator not counted
+    from st3d_edge.runtime.geometry_backend import cuda_geometry_available
+
+    if cuda_geometry_available():
         return
     skip = pytest.mark.skip(reason="needs a real CUDA GPU")
     for item in items:
