@@ -29,7 +29,9 @@ def test_onnx_bundle_with_manifest_sizes_and_parity(workdir):
     res = invoke("--category", "tire", "--workdir", workdir)
     assert res.exit_code == 0, res.output
     bundle = load_bundle(workdir / "tire" / "bundle")
-    assert sorted(p.name for p in bundle.path.iterdir()) == ["manifest.json", "model.onnx"]
+    names = sorted(p.name for p in bundle.path.iterdir())
+    assert names == ["geometric_bank.npy", "manifest.json", "model.onnx"]
+    assert bundle.scoring["method"] == "fused" and bundle.scoring["bank"] == "geometric_bank.npy"
     assert (bundle.category, bundle.n, bundle.k, bundle.d, bundle.precision) == ("tire", 256, 8, 16, "fp32")
     assert bundle.s == pytest.approx(0.004)
     assert bundle.thresholds["pixel"] == 1.5 and bundle.thresholds["image"] == 2.5
