@@ -92,7 +92,9 @@ def test_second_run_skips_and_overwrite_rescores(setup):
     assert "scored 1, skipped 1" in res.output
     res = invoke([scans[0], "--model", bundle, "--out", out, "--overwrite"])
     assert "scored 1, skipped 0" in res.output
-    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+    # appended, never rewritten: the rescored scan's newer record follows the older one
+    files = [json.loads(line)["file"] for line in (out / "results.jsonl").read_text().splitlines()]
+    assert files == [str(scans[0].resolve()), str(scans[1].resolve()), str(scans[0].resolve())]
 
 
 def test_bad_scan_is_reported_and_the_rest_go_on(setup):
