@@ -87,8 +87,12 @@ def _models(m: dict[str, Any]) -> str | None:
     models = m.get("models")
     if not isinstance(models, dict) or not models:
         return "must map a precision to an ONNX file name"
-    bad = [key for key, name in models.items() if key not in PRECISIONS or not isinstance(name, str)]
-    return f"unknown precision or file name for {', '.join(map(repr, bad))}" if bad else None
+    for key, name in models.items():
+        if key not in PRECISIONS:
+            return f"unknown precision {key!r}"
+        if problem := unsafe_name(name):
+            return f"{key} {name!r}: {problem}"
+    return None
 
 
 def _thresholds(m: dict[str, Any]) -> str | None:

@@ -60,7 +60,7 @@ def scan_spacing(points: np.ndarray, knn: np.ndarray, rows: int = SPACING_ROWS) 
 def check_units(path: object, spacing: float, s: float) -> None:
     ratio = spacing / s
     if not 1.0 / UNIT_BAND <= ratio <= UNIT_BAND:
-        factor = f"{ratio:.3g} times" if ratio >= 1 else f"1/{1 / ratio:.3g} of" if ratio > 0 else "0 times"
+        factor = f"{ratio:.4g} times" if ratio >= 1 else f"1/{1 / ratio:.4g} of" if ratio > 0 else "0 times"
         raise file_error(
             path,
             f"the units look wrong: the scan's point spacing {spacing:.3g} is {factor} the model's "

@@ -21,7 +21,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` via a temporary file and a rename: an interrupted save leaves the old file."""
     torch = require_torch()
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:
         torch.save(state, tmp)
     return path
 
