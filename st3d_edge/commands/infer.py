@@ -244,7 +244,16 @@ def register(app: typer.Typer) -> None:
         """Score scans: anomaly map TIFF, heatmap PNG, optional PLY and results.jsonl per scan."""
         with user_errors():
             failed = run_infer(
-                paths, model, category, workdir, out, backend.value, geometry.value, ply, overwrite, threads,
+                paths,
+                model,
+                category,
+                workdir,
+                out,
+                backend.value,
+                geometry.value,
+                ply,
+                overwrite,
+                threads,
                 trust,
             )
         if failed:
