@@ -18,17 +18,19 @@ from tests.runtime_fixtures import organized_cloud, write_toy_scorer
 K = 6
 
 
-def make_bundle(folder, n=96, k=K, thresholds=None):
+def make_bundle(folder, n=96, k=K, thresholds=None, s=0.1, graph_k=None, signing_key=None):
+    """A toy bundle; s = 0.1 is near the toy scans' own point spacing (0.11 at n = 96)."""
     from st3d_edge.runtime.bundle import write_manifest
 
-    write_toy_scorer(folder / "model.onnx", k=k)
+    write_toy_scorer(folder / "model.onnx", k=graph_k or k)
     write_manifest(
         folder,
+        signing_key=signing_key,
         category="toy",
         n=n,
         k=k,
         d=0,
-        s=0.5,
+        s=s,
         sampler="fps",
         precision="fp32",
         models={"fp32": "model.onnx"},
