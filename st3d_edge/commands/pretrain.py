@@ -70,9 +70,24 @@ def pretrain_command(
         from st3d_edge.train.distributed import init_from_env
         from st3d_edge.train.pretrain import SCALE, TEACHER, pretrain
 
+        run_dir = workdir / name
+        if resume:
+            from st3d_edge.train.runfolder import check_resume
+
+            given = {
+                "name": preset.value if preset else None,
+                "model.n": n,
+                "model.d": d,
+                "model.sampler": sampler.value if sampler else None,
+                "model.absolute_coords": True if absolute_coords else None,
+                "pretrain.seed": seed,
+                "pretrain.scenes_train": scenes,
+                "pretrain.scenes_val": val_scenes,
+                "job.modelnet": str(modelnet) if modelnet else None,
+            }
+            check_resume(run_dir, given)
         env = init_from_env(device.value)
         threads = torch_threads(env.world)
-        run_dir = workdir / name
         if env.is_main:
             err.print(
                 f"pretraining in {run_dir} on {env.device} "

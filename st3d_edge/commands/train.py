@@ -80,9 +80,24 @@ def train_command(
         from st3d_edge.train.distributed import init_from_env
         from st3d_edge.train.student import STATS, STUDENT, TEACHER, THRESHOLDS, train_category
 
+        run_dir = workdir / (name or category)
+        if resume:
+            from st3d_edge.train.runfolder import check_resume
+
+            given = {
+                "name": preset.value if preset else None,
+                "model.n": n,
+                "model.d": d,
+                "model.sampler": sampler.value if sampler else None,
+                "model.absolute_coords": True if absolute_coords else None,
+                "student.seed": seed,
+                "student.random_teacher": True if random_teacher else None,
+                "job.data": str(data.resolve()),
+                "job.teacher": str(teacher.resolve()) if teacher else None,
+            }
+            check_resume(run_dir, given)
         env = init_from_env(device.value)
         threads = torch_threads(env.world)
-        run_dir = workdir / (name or category)
         if env.is_main:
             err.print(
                 f"training {category} in {run_dir} on {env.device} "
