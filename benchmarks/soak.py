@@ -137,9 +137,21 @@ def report(records: list[dict], samples: list[tuple[float, float]], label: str) 
         return (max(rss) if rss else float("nan")), float(np.median(ms)), float(np.percentile(ms, 90))
 
     (rss0, med0, p90_0), (rss1, med1, p90_1) = window(first), window(last)
+    # wall time from one record to the next includes reading, hashing and writing every output
+    starts = np.array([_epoch(r) for r in records])
+    wall = np.diff(starts) * 1000
+    wall0, wall1 = np.median(wall[: len(wall) // 10 or 1]), np.median(wall[-(len(wall) // 10 or 1) :])
+    slope = np.polyfit(np.arange(len(scored)), [r["total_ms"] for r in scored], 1)[0] * 1000
     print(f"{label}: scored {len(scored)}, failed {len(records) - len(scored)}")
-    print(f"  first tenth: peak RSS {rss0:7.1f} MiB, per scan median {med0:7.1f} ms, p90 {p90_0:7.1f} ms")
-    print(f"  last tenth:  peak RSS {rss1:7.1f} MiB, per scan median {med1:7.1f} ms, p90 {p90_1:7.1f} ms")
+    print(
+        f"  first tenth: peak RSS {rss0:7.1f} MiB, pipeline per scan median {med0:7.1f} ms "
+        f"(p90 {p90_0:7.1f}), wall per record median {wall0:7.1f} ms"
+    )
+    print(
+        f"  last tenth:  peak RSS {rss1:7.1f} MiB, pipeline per scan median {med1:7.1f} ms "
+        f"(p90 {p90_1:7.1f}), wall per record median {wall1:7.1f} ms"
+    )
+    print(f"  pipeline time trend: {slope:+.1f} ms per 1000 scans (least squares)")
 
 
 def main() -> None:
@@ -162,7 +174,9 @@ def main() -> None:
         make_bundle(tmp / "bundle", scans)
         total = args.scans + args.large
         out = tmp / "out"
+        load_before = os.getloadavg()[0]
         wall, samples, code = run_infer(scans, tmp / "bundle", out, args.threads)
+        print(f"machine load average (1 min) before {load_before:.1f}, after {os.getloadavg()[0]:.1f}")
         records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
         files = [Path(r["file"]).name for r in records]
         failed = {Path(r["file"]).name for r in records if "error" in r}
