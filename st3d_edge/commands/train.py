@@ -19,7 +19,7 @@ from st3d_edge.commands._common import (
     points_option,
     user_errors,
 )
-from st3d_edge.train.options import SamplerChoice, check_positive, resolve_preset
+from st3d_edge.train.options import SamplerChoice, check_positive, model_options_given, resolve_preset
 
 
 def train_command(
@@ -85,11 +85,7 @@ def train_command(
             from st3d_edge.train.runfolder import check_resume
 
             given = {
-                "name": preset.value if preset else None,
-                "model.n": n,
-                "model.d": d,
-                "model.sampler": sampler.value if sampler else None,
-                "model.absolute_coords": True if absolute_coords else None,
+                **model_options_given(preset, n, d, sampler, absolute_coords),
                 "student.seed": seed,
                 "student.random_teacher": True if random_teacher else None,
                 "job.data": str(data.resolve()),

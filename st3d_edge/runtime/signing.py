@@ -64,32 +64,36 @@ def key_id(public_key: Any) -> str:
     return hashlib.sha256(_raw_public(public_key)).hexdigest()[:16]
 
 
-def load_private_key(path: str | Path) -> Any:
+def _load_key(path: str | Path, private: bool) -> Any:
     serialization, ed25519 = _serialization(), _ed25519()
     path = Path(path)
+    what = "signing key" if private else "trusted key"
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        data = path.read_bytes()
+        key = (
+            serialization.load_pem_private_key(data, None)
+            if private
+            else serialization.load_pem_public_key(data)
+        )
     except OSError as exc:
-        raise file_error(path, f"cannot read the signing key ({exc.strerror})") from None
+        raise file_error(path, f"cannot read the {what} ({exc.strerror})") from None
     except (ValueError, TypeError) as exc:
-        raise file_error(path, f"not an unencrypted PEM private key ({exc})".splitlines()[0]) from None
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise file_error(path, "not an Ed25519 key; make one with `st3d-edge keygen`")
+        pem = "an unencrypted PEM private key" if private else "a PEM public key"
+        raise file_error(path, f"not {pem} ({exc})".splitlines()[0]) from None
+    wanted = ed25519.Ed25519PrivateKey if private else ed25519.Ed25519PublicKey
+    if not isinstance(key, wanted):
+        raise file_error(
+            path, f"not an Ed25519 {'key' if private else 'public key'}; make one with `st3d-edge keygen`"
+        )
     return key
+
+
+def load_private_key(path: str | Path) -> Any:
+    return _load_key(path, private=True)
 
 
 def load_public_key(path: str | Path) -> Any:
-    serialization, ed25519 = _serialization(), _ed25519()
-    path = Path(path)
-    try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except OSError as exc:
-        raise file_error(path, f"cannot read the trusted key ({exc.strerror})") from None
-    except (ValueError, TypeError) as exc:
-        raise file_error(path, f"not a PEM public key ({exc})".splitlines()[0]) from None
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise file_error(path, "not an Ed25519 public key; make one with `st3d-edge keygen`")
-    return key
+    return _load_key(path, private=False)
 
 
 def generate_keypair(private_path: str | Path, public_path: str | Path) -> str:
