@@ -86,8 +86,9 @@ def read_gt(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as image:
+            check_image_size(path, (image.height, image.width))
             mask = np.asarray(image)
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise file_error(path, f"not a readable image ({exc})".splitlines()[0]) from None
     if mask.ndim == 3:
         mask = mask.max(axis=2)
