@@ -34,6 +34,7 @@ from st3d_edge.errors import file_error
 from st3d_edge.io_utils import atomic_path
 
 RESULTS_NAME = "results.jsonl"
+_TAIL_BYTES = 1 << 20
 INVALID_RGB = (128, 128, 128)
 
 # Inferno-like: (position, r, g, b), sampled from the perceptually uniform "inferno" scale.
@@ -196,13 +197,13 @@ def drop_torn_tail(path: str | Path) -> bool:
         return False
     with _locked(path) as fd:
         size = os.fstat(fd).st_size
-        if size == 0:
-            return False
         with open(path, "rb") as fh:
-            data = fh.read()
-        if data.endswith(b"\n"):
+            # only the end is read: a torn line is shorter than the tail
+            fh.seek(max(0, size - _TAIL_BYTES))
+            tail = fh.read()
+        if not tail or tail.endswith(b"\n"):
             return False
-        os.ftruncate(fd, data.rfind(b"\n") + 1)
+        os.ftruncate(fd, size - len(tail) + tail.rfind(b"\n") + 1)
         os.fsync(fd)
     return True
 
