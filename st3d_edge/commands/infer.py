@@ -9,8 +9,9 @@ is reported in one line and skipped; the exit code is then 1.
 from __future__ import annotations
 
 import glob
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -122,7 +123,7 @@ def run_infer(
     results_path = out / outputs.RESULTS_NAME
     outputs.drop_torn_tail(results_path)
     done = {r["file"]: r for r in outputs.read_results(results_path)}
-    bundle_id = scorer.bundle.manifest_sha256
+    batch = Batch(scorer, out, results_path, done, overwrite, ply)
     counts = {"scored": 0, "skipped": 0, "failed": 0}
     with progress_bar() as bar, stop_on_signal() as stop:
         task = bar.add_task("infer", total=len(scans), status="")
@@ -133,7 +134,7 @@ def run_infer(
             files = {"map": Path(f"{stem}_map.tiff"), "heatmap": Path(f"{stem}_heatmap.png")}
             if ply:
                 files["ply"] = Path(f"{stem}.ply")
-            outcome = _infer_one(scorer, scan_path, files, done, bundle_id, overwrite, ply, results_path, bar)
+            outcome = _infer_one(batch, scan_path, files, bar)
             counts[outcome] += 1
             bar.advance(task)
     err.print(
@@ -149,31 +150,44 @@ def run_infer(
     return counts["failed"]
 
 
-def _infer_one(scorer, scan_path, files, done, bundle_id, overwrite, ply, results_path, bar) -> str:
+@dataclass
+class Batch:
+    """What every scan of one infer run shares."""
+
+    scorer: Any
+    out: Path
+    results_path: Path
+    done: dict[str, dict]  # resolved scan path -> its last record in results.jsonl
+    overwrite: bool
+    ply: bool
+
+
+def _infer_one(batch: Batch, scan_path: Path, files: dict[str, Path], bar: Any) -> str:
     """Score one scan, write its files and its record; returns scored, skipped or failed."""
     from st3d_edge.console import out as stdout
     from st3d_edge.errors import St3dError
     from st3d_edge.runtime import outputs
 
+    scorer = batch.scorer
     key = str(scan_path.resolve())
     provenance = outputs.provenance(scorer.bundle)
     try:
         identity = outputs.scan_identity(scan_path)
-        if not overwrite and _already_done(done.get(key), identity, bundle_id, files["map"].parent, ply):
+        if not batch.overwrite and _already_done(batch.done.get(key), identity, scorer.bundle, batch):
             return "skipped"
         result = scorer.score_file(scan_path)
     except St3dError as exc:
         print_error(exc, bar.console)
-        outputs.append_result(results_path, {"file": key, "error": str(exc), **provenance})
+        outputs.append_result(batch.results_path, {"file": key, "error": str(exc), **provenance})
         return "failed"
     vmax = outputs.colour_scale_max(result.point_scores, scorer.pixel_threshold)
     outputs.write_map_tiff(files["map"], result.anomaly_map)
     outputs.write_heatmap_png(files["heatmap"], result.anomaly_map, result.valid, vmax)
-    if ply:
+    if batch.ply:
         outputs.write_ply(files["ply"], result.points, result.point_scores, vmax)
     record = {**result.record(), **provenance, "file": key, "scan": identity}
     record["outputs"] = {kind: path.name for kind, path in files.items()}
-    outputs.append_result(results_path, record)
+    outputs.append_result(batch.results_path, record)
     stdout.print(
         f"{scan_path}\t{result.image_score:.6g}\t{result.verdict}\t{result.total_ms:.1f} ms",
         highlight=False,
@@ -198,21 +212,21 @@ def prepare_out(out: Path) -> None:
     remove_stale_temporaries(out)
 
 
-def _already_done(record: dict | None, identity: dict, bundle_id: str, out: Path, ply: bool) -> bool:
+def _already_done(record: dict | None, identity: dict, bundle: Any, batch: Batch) -> bool:
     """Done: the last record of this scan scored the same content with the same bundle, and
     every file it lists still exists.
 
     The record, not today's file names, decides: names depend on the batch's common folder, so
     the same scan may have been written under another name by an earlier run.
     """
-    if record is None or "error" in record or record.get("bundle_id") != bundle_id:
+    if record is None or "error" in record or record.get("bundle_id") != bundle.manifest_sha256:
         return False
     if record.get("scan") != identity:
         return False
     written = record.get("outputs") or {}
-    if not {"map", "heatmap"} <= set(written) or (ply and "ply" not in written):
+    if not {"map", "heatmap"} <= set(written) or (batch.ply and "ply" not in written):
         return False
-    return all((out / name).exists() for name in written.values())
+    return all((batch.out / name).exists() for name in written.values())
 
 
 def register(app: typer.Typer) -> None:
