@@ -14,11 +14,6 @@ from st3d_edge.runtime.signing import TRUST_DIR_ENV, generate_keypair
 from tests.test_bundle_manifest import ORIN
 
 
-@pytest.fixture(autouse=True)
-def _empty_trust_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(TRUST_DIR_ENV, str(tmp_path / "no-trust-dir"))
-
-
 def _bundle(folder, signing_key=None, **overrides):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.onnx").write_bytes(b"onnx bytes " * 100)

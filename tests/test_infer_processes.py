@@ -17,7 +17,6 @@ import time
 
 import numpy as np
 
-from st3d_edge.runtime.signing import TRUST_DIR_ENV
 from tests.runtime_fixtures import organized_cloud
 from tests.test_infer_cli import make_bundle, write_scan
 
@@ -26,7 +25,7 @@ SCANS = 60
 
 
 def _start(bundle, scans, out, *more):
-    env = {**os.environ, TRUST_DIR_ENV: str(out.parent / "no-trust-dir"), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-c", "from st3d_edge.cli import main; main()", "infer", str(scans)]
     command += [*map(str, more), "--model", str(bundle), "--out", str(out), "--geometry", "cpu"]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)

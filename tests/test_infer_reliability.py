@@ -13,14 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from st3d_edge.cli import app
-from st3d_edge.runtime.signing import TRUST_DIR_ENV, generate_keypair
+from st3d_edge.runtime.signing import generate_keypair
 from tests.runtime_fixtures import organized_cloud
 from tests.test_infer_cli import make_bundle, write_scan
-
-
-@pytest.fixture(autouse=True)
-def _empty_trust_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(TRUST_DIR_ENV, str(tmp_path / "no-trust-dir"))
 
 
 @pytest.fixture()
