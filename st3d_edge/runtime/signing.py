@@ -98,7 +98,7 @@ def load_public_key(path: str | Path) -> Any:
 
 def generate_keypair(private_path: str | Path, public_path: str | Path) -> str:
     """Write a new key pair (private key mode 0600); returns the key id."""
-    from st3d_edge.io_utils import write_bytes_atomic
+    from st3d_edge.io_utils import atomic_path, write_bytes_atomic
 
     serialization, ed25519 = _serialization(), _ed25519()
     key = ed25519.Ed25519PrivateKey.generate()
@@ -108,11 +108,9 @@ def generate_keypair(private_path: str | Path, public_path: str | Path) -> str:
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    old_mask = os.umask(0o077)  # the private key is never readable by others, whatever the umask
-    try:
-        write_bytes_atomic(private_path, private, durable=True)
-    finally:
-        os.umask(old_mask)
+    with atomic_path(private_path, durable=True) as tmp:
+        os.chmod(tmp, 0o600)  # before the key is in it: never readable by others, whatever the umask
+        tmp.write_bytes(private)
     write_bytes_atomic(public_path, public, durable=True)
     return key_id(key.public_key())
 
