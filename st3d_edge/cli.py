@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "infer",
     "bench",
     "demo",
+    "keygen",
 )
 
 app = typer.Typer(
