@@ -64,6 +64,27 @@ GeometryOption = Annotated[
 ]
 
 
+class UnitsChoice(str, Enum):
+    m = "m"
+    mm = "mm"
+    um = "um"
+
+
+# Options of every command that reads scans (st3d_edge.data.readers).
+UnitsOption = Annotated[
+    UnitsChoice,
+    typer.Option("--units", help="Units of the scans' coordinates where the format does not say."),
+]
+IntrinsicsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--intrinsics",
+        help="Depth images: JSON with fx, fy, cx, cy, depth_scale "
+        "(default: <scan>.json or intrinsics.json beside the scan).",
+    ),
+]
+
+
 def print_error(message: Any, console: Any = None) -> None:
     """Print ``error: <message>`` in red on stderr (or on ``console``, e.g. a progress bar's).
 

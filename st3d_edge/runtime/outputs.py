@@ -9,6 +9,8 @@
   scans; without it, from 0 to the scan's own maximum. Invalid pixels are mid grey.
 * ``<name>.ply`` (with ``--ply``): the scan's valid points, binary little-endian PLY with
   ``float x, y, z; uchar red, green, blue; float score`` per vertex, coloured like the heatmap.
+* Unorganized scans (no pixel grid) get ``<name>.ply`` always (the per-point map), and
+  ``<name>.pcd`` (binary, fields ``x y z score``) too when the input was a PCD.
 * ``results.jsonl``: one JSON object per scan (file, image score, verdict, per-stage ms, ...).
 
 Names: ``<name>`` is the scan's path relative to the common folder of all inputs, with the
@@ -118,6 +120,38 @@ def write_ply(path: str | Path, points: np.ndarray, scores: np.ndarray, vmax: fl
             fh.write(header.encode("ascii"))
             fh.write(vertices.tobytes())
     return Path(path)
+
+
+def write_pcd(path: str | Path, points: np.ndarray, scores: np.ndarray) -> Path:
+    """Binary PCD with ``x y z score`` per point (PCL and ROS tools read it)."""
+    from pypcd4 import Encoding, PointCloud
+
+    columns = [np.asarray(points[:, i], dtype=np.float32) for i in range(3)]
+    cloud = PointCloud.from_points(
+        [*columns, np.asarray(scores, dtype=np.float32)], ("x", "y", "z", "score"), (np.float32,) * 4
+    )
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            cloud.save(fh, encoding=Encoding.BINARY)
+    return Path(path)
+
+
+def write_scan_outputs(
+    out: Path, name: str, result, pixel_threshold: float | None, *, ply: bool, pcd: bool = False
+) -> dict[str, Path]:
+    """Write one scored scan's files (see the module docstring); returns them by kind."""
+    vmax = colour_scale_max(result.point_scores, pixel_threshold)
+    files: dict[str, Path] = {}
+    if result.anomaly_map is not None:
+        files["map"] = write_map_tiff(out / f"{name}_map.tiff", result.anomaly_map)
+        files["heatmap"] = write_heatmap_png(
+            out / f"{name}_heatmap.png", result.anomaly_map, result.valid, vmax
+        )
+    if ply or result.anomaly_map is None:
+        files["ply"] = write_ply(out / f"{name}.ply", result.points, result.point_scores, vmax)
+    if pcd and result.anomaly_map is None:
+        files["pcd"] = write_pcd(out / f"{name}.pcd", result.points, result.point_scores)
+    return files
 
 
 def read_ply(path: str | Path) -> np.ndarray:

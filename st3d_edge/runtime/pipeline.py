@@ -10,6 +10,8 @@ Decisions the paper leaves open, as taken here:
 * Every valid pixel gets a score by inverse-distance weighting over its 4 nearest sampled
   points (weights 1/d^2), see :mod:`st3d_edge.runtime.geometry_backend`.
 * The anomaly map is H x W float32 with invalid pixels 0 (:mod:`st3d_edge.runtime.outputs`).
+  An unorganized scan (PLY, PCD, N x 3; :mod:`st3d_edge.data.readers`) has no pixel grid: its
+  map is ``point_scores``, one score per valid point, and ``anomaly_map`` and ``valid`` are None.
 * The image score is the maximum over sampled points of the mean score of each point's
   nearest neighbours (st3d_edge.geometry.smoothing.image_score), as many as the bundle's
   manifest records (``image_score.neighbours``, the count the image threshold was calibrated
@@ -42,8 +44,8 @@ VERDICT_UNKNOWN = "unknown"
 @dataclass
 class ScanResult:
     path: Path
-    anomaly_map: np.ndarray  # (H, W) float32, invalid pixels 0
-    valid: np.ndarray  # (H, W) bool: the pixels that were scored
+    anomaly_map: np.ndarray | None  # (H, W) float32, invalid pixels 0; None when unorganized
+    valid: np.ndarray | None  # (H, W) bool: the pixels that were scored; None when unorganized
     points: np.ndarray  # (m, 3) float32: the scored points, row-major
     point_scores: np.ndarray  # (m,) float32: the score of every valid point, row-major
     image_score: float
@@ -129,21 +131,28 @@ class ScanScorer:
         )
         return StageClock(sync=sync)
 
-    def score_file(self, path: str | Path, gt_path: str | Path | None = None) -> ScanResult:
-        """Read a scan TIFF and score it; ``read`` is timed with the rest."""
-        from st3d_edge.data.mvtec import read_scan
+    def score_file(
+        self,
+        path: str | Path,
+        gt_path: str | Path | None = None,
+        *,
+        units: str = "m",
+        intrinsics: Any = None,
+    ) -> ScanResult:
+        """Read a scan of any supported format and score it; ``read`` is timed with the rest."""
+        from st3d_edge.data.readers import read_scan
 
         clock = self._clock()
         with clock.stage("read"):
-            scan = read_scan(path, gt_path)
+            scan = read_scan(path, units=units, intrinsics=intrinsics, gt_path=gt_path)
         return self.score(scan, clock)
 
     def score(self, scan: Any, clock: StageClock | None = None) -> ScanResult:
-        """Score a ``st3d_edge.data.mvtec.Scan`` (anything with ``path, valid, points, pixels``)."""
+        """Score a ``st3d_edge.data.mvtec.Scan`` (anything with ``path, points, pixels`` and, when
+        ``pixels`` is not None, ``valid``)."""
         clock = clock or self._clock()
         geometry = self.geometry
         points = np.asarray(scan.points, dtype=np.float32)
-        pixels = np.asarray(scan.pixels)
         if len(points) < self.k + 1:
             raise file_error(
                 scan.path,
@@ -170,13 +179,9 @@ class ScanScorer:
             scores = self.backend.run(sampled, knn)
         with clock.stage("fill"):
             filled = call(geometry, "to_host", geometry.fill(sampled, scores, cloud))
-            height, width = scan.valid.shape
-            anomaly_map = np.zeros((height, width), dtype=np.float32)
-            anomaly_map[pixels[:, 0], pixels[:, 1]] = filled
+            anomaly_map, valid = pixel_map(scan, filled)
         with clock.stage("image_score"):
             image_score = float(call(geometry, "image_score", sampled, scores, knn, self.image_neighbours))
-        valid = np.zeros((height, width), dtype=bool)
-        valid[pixels[:, 0], pixels[:, 1]] = True
         anomalous = None if self.pixel_threshold is None else int((filled > self.pixel_threshold).sum())
         return ScanResult(
             path=Path(scan.path),
@@ -191,6 +196,19 @@ class ScanScorer:
             sampled_points=int(knn.shape[0]),
             anomalous_pixels=anomalous,
         )
+
+
+def pixel_map(scan: Any, filled: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(H x W map with invalid pixels 0, valid mask) of an organized scan; (None, None) otherwise."""
+    if getattr(scan, "pixels", None) is None:
+        return None, None
+    pixels = np.asarray(scan.pixels)
+    height, width = scan.valid.shape
+    anomaly_map = np.zeros((height, width), dtype=np.float32)
+    anomaly_map[pixels[:, 0], pixels[:, 1]] = filled
+    valid = np.zeros((height, width), dtype=bool)
+    valid[pixels[:, 0], pixels[:, 1]] = True
+    return anomaly_map, valid
 
 
 def engine_for_this_device(bundle: Any, choice: str) -> tuple[Path | None, str]:
@@ -210,6 +228,14 @@ def engine_for_this_device(bundle: Any, choice: str) -> tuple[Path | None, str]:
             raise
         return None, str(exc)
     return bundle.engine_path, ""
+
+
+def describe_pick(scorer: ScanScorer, picked: Selection) -> str:
+    """Which backends were picked and why (one line for stderr)."""
+    geometry = getattr(scorer.geometry, "name", type(scorer.geometry).__name__)
+    return (
+        f"backend: {picked.backend.name} on {picked.backend.device} ({picked.reason}); geometry: {geometry}"
+    )
 
 
 def build_scorer(
