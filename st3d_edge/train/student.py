@@ -4,7 +4,9 @@ Decisions the paper leaves open, as taken here:
 
 - Training clouds: every scan of ``<data>/<category>/train`` (all valid pixels, no background
   removal, matching the runtime's default), reduced to n points by the configured sampler and
-  given a kNN graph once (``cache/``). Validation: the good scans of ``validation``.
+  given a kNN graph once (``cache/``). Validation: the good scans of ``validation``. Instead of
+  the MVTec layout the caller may list the training and validation scans itself, in any format
+  of ``st3d_edge.data.readers`` (``st3d_edge.train.api`` does, for a flat folder of good scans).
 - s (eq. 4) over the training clouds as sampled; mu and sigma of the teacher's features over
   the same clouds, streamed in float64 (``calibration.stats.RunningMoments``); sigma is the
   population standard deviation. Saved in ``stats/``.
@@ -64,17 +66,25 @@ class StudentResult:
     thresholds: Thresholds | None
 
 
-def scan_cache(cache_dir: Path, paths: list[Path], preset: Preset, env: dist_utils.Dist) -> CloudSet:
+def scan_cache(
+    cache_dir: Path, paths: list[Path], preset: Preset, env: dist_utils.Dist, units: str = "m"
+) -> CloudSet:
     """Sample and cache every scan (each rank its share), then list them all."""
-    from st3d_edge.data.mvtec import read_scan
+    from st3d_edge.data.readers import read_points
 
     model = preset.model
     out = []
     for i, path in enumerate(paths):
-        settings = {"kind": "scan", **file_identity(path)}
+        # metres, the default, keeps the key of caches written before units existed
+        settings = {"kind": "scan", **file_identity(path), **({"units": units} if units != "m" else {})}
         if i % env.world == env.rank:
             cached_cloud(
-                cache_dir, settings, lambda p=path: read_scan(p).points, model.n, model.k, model.sampler
+                cache_dir,
+                settings,
+                lambda p=path: read_points(p, units=units),
+                model.n,
+                model.k,
+                model.sampler,
             )
         out.append(cache_path(cache_dir, settings, model.n, model.k, model.sampler))
     dist_utils.barrier(env)
@@ -160,33 +170,31 @@ def train_category(
     run_dir: str | Path,
     preset: Preset,
     *,
-    data_root: str | Path,
+    data_root: str | Path | None = None,
     category: str,
     teacher_dir: str | Path | None = None,
+    train_paths: list[Path] | None = None,
+    val_paths: list[Path] | None = None,
+    units: str = "m",
+    source: dict | None = None,
     env: dist_utils.Dist | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     pixel_fpr: float = DEFAULT_PIXEL_FPR,
 ) -> StudentResult:
-    """Train the student of ``category`` in ``run_dir`` (see the module docstring)."""
-    import torch
+    """Train the student of ``category`` in ``run_dir`` (see the module docstring).
 
-    from st3d_edge.data.mvtec import good_scan_paths
+    The scans are ``<data_root>/<category>/{train,validation}``'s good ones, or ``train_paths``
+    and ``val_paths`` when given (``source`` then describes them in the run's config).
+    """
+    import torch
 
     env = env or dist_utils.Dist()
     run_dir = Path(run_dir)
-    data_root = Path(data_root)
-    # training and thresholds assume no defects: only the good parts' scans
-    train_paths = good_scan_paths(data_root, category, "train")
-    val_paths = good_scan_paths(data_root, category, "validation")
-    if not train_paths:
-        raise file_error(data_root / category / "train", "no good training scans found (good/xyz/*.tiff)")
-    if not val_paths:
-        raise file_error(
-            data_root / category / "validation",
-            "no good validation scans found (needed for the best checkpoint and the thresholds)",
-        )
+    if train_paths is None or val_paths is None:
+        train_paths, val_paths = _mvtec_good_scans(Path(data_root), category)
+        source = {"data": str(Path(data_root).resolve())}
     random_teacher = preset.student.random_teacher
     if not random_teacher and teacher_dir is None:
         raise file_error(
@@ -196,8 +204,9 @@ def train_category(
         preset,
         kind="category",
         category=category,
-        data=str(data_root.resolve()),
         teacher=None if random_teacher else str(Path(teacher_dir).resolve()),
+        **(source or {}),
+        **({"units": units} if units != "m" else {}),
     )
     config, preset = open_run(run_dir, config, env, resume=resume, overwrite=overwrite)
     model, sc = preset.model, preset.student
@@ -213,8 +222,8 @@ def train_category(
         p.requires_grad_(False)
 
     cache_dir = run_dir / CACHE
-    train = scan_cache(cache_dir, train_paths, preset, env)
-    val = scan_cache(cache_dir, val_paths, preset, env)
+    train = scan_cache(cache_dir, train_paths, preset, env, units)
+    val = scan_cache(cache_dir, val_paths, preset, env, units)
     s = train.scale()
     moments = teacher_moments(teacher, train, s, model.d, env)
     mu, sigma = moments.mean.astype(np.float32), moments.std.astype(np.float32)
@@ -278,6 +287,22 @@ def train_category(
     return StudentResult(
         run_dir, s, summary["best_val"], summary["best_epoch"], summary["metrics"], thresholds
     )
+
+
+def _mvtec_good_scans(data_root: Path, category: str) -> tuple[list[Path], list[Path]]:
+    """The good scans of the train and validation splits (training and thresholds assume no defects)."""
+    from st3d_edge.data.mvtec import good_scan_paths
+
+    train_paths = good_scan_paths(data_root, category, "train")
+    val_paths = good_scan_paths(data_root, category, "validation")
+    if not train_paths:
+        raise file_error(data_root / category / "train", "no good training scans found (good/xyz/*.tiff)")
+    if not val_paths:
+        raise file_error(
+            data_root / category / "validation",
+            "no good validation scans found (needed for the best checkpoint and the thresholds)",
+        )
+    return train_paths, val_paths
 
 
 def calibrate_thresholds(scorer, clouds: CloudSet, device: str, pixel_fpr: float) -> Thresholds:
