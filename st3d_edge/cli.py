@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "evaluate",
     "export",
     "infer",
+    "calibrate",
     "bench",
     "demo",
 )

@@ -59,3 +59,20 @@ def split_validation(paths: list[Path], fraction: float, seed: int) -> tuple[lis
     train = [p for i, p in enumerate(paths) if i not in chosen]
     validation = [p for i, p in enumerate(paths) if i in chosen]
     return train, validation
+
+
+MASK_SUFFIXES = (".png", ".npy")
+
+
+def mask_path(scan_path: Path, masks_dir: Path | None) -> Path | None:
+    """The ground-truth mask of a defective scan: ``<masks_dir>/<scan stem>.png`` or ``.npy``.
+
+    Without ``masks_dir`` None (the reader then finds MVTec's ``../gt/<name>.png`` itself).
+    """
+    if masks_dir is None:
+        return None
+    for suffix in MASK_SUFFIXES:
+        candidate = Path(masks_dir) / f"{Path(scan_path).stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise St3dError(f"{scan_path}: no mask {Path(scan_path).stem}.png or .npy in {masks_dir}")
