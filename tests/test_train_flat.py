@@ -34,8 +34,12 @@ def plys(tmp_path_factory):
     tiffs += sorted((data / "validation" / "good" / "xyz").glob("*.tiff"))
     for i, tiff in enumerate(tiffs):
         _write_ply(good / f"{i:03d}.ply", read_scan(tiff).points)
-    defect = next((data / "test").glob("dent/xyz/*.tiff"))
-    _write_ply(root / "test.ply", read_scan(defect).points)
+    defect = read_scan(next((data / "test").glob("dent/xyz/*.tiff")))
+    for folder in ("bad", "masks", "ok"):
+        (root / folder).mkdir()
+    _write_ply(root / "bad" / "test.ply", defect.points)
+    np.save(root / "masks" / "test.npy", defect.gt[defect.valid])
+    _write_ply(root / "ok" / "test_good.ply", read_scan(next((data / "test").glob("good/xyz/*.tiff"))).points)
     return root, good
 
 
@@ -48,11 +52,17 @@ def test_split_is_seeded_and_keeps_training_scans():
     assert len(split_validation(paths[:2], 0.9, seed=0)[0]) == 1
 
 
-def test_ply_only_train_export_infer(plys, tmp_path):
+@pytest.fixture(scope="module")
+def trained(plys, tmp_path_factory):
     torch.set_num_threads(1)
     root, good = plys
-    work = tmp_path / "runs"
-    res = _invoke("train", "--good", good, "--val-fraction", "0.4", "--workdir", work, *TINY)
+    work = tmp_path_factory.mktemp("runs")
+    return work, _invoke("train", "--good", good, "--val-fraction", "0.4", "--workdir", work, *TINY)
+
+
+def test_ply_only_train_export_infer(plys, trained, tmp_path):
+    root, good = plys
+    work, res = trained
     assert res.exit_code == 0, res.output
     run = work / "parts"  # the run is named after the folder holding good/
     job = json.loads((run / "config.json").read_text())["job"]
@@ -61,12 +71,38 @@ def test_ply_only_train_export_infer(plys, tmp_path):
     res = _invoke("export", "--category", "parts", "--workdir", work)
     assert res.exit_code == 0, res.output
     out = tmp_path / "out"
-    res = _invoke("infer", root / "test.ply", "--category", "parts", "--workdir", work, "--out", out)
+    res = _invoke("infer", root / "bad" / "test.ply", "--category", "parts", "--workdir", work, "--out", out)
     assert res.exit_code == 0, res.output
     (record,) = outputs.read_results(out / outputs.RESULTS_NAME)
     assert record["outputs"] == {"ply": "test.ply"} and record["verdict"] in ("good", "anomalous")
     scores = outputs.read_ply(out / "test.ply")["score"]
     assert len(scores) == record["valid_points"] and np.isfinite(scores).all()
+
+
+def test_evaluate_folders_of_plys_with_point_masks(plys, trained, tmp_path):
+    root, _ = plys
+    work, _ = trained
+    args = ["--category", "parts", "--workdir", work, "--good", root / "ok", "--defective", root / "bad"]
+    res = _invoke("evaluate", *args, "--masks", root / "masks", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads((tmp_path / "evaluation.json").read_text())["categories"]
+    assert row["scans"] == 2 and row["defective"] == 1 and 0.0 <= row["au_pro"]["0.3"] <= 1.0
+    res = _invoke("evaluate", *args, "--masks", tmp_path)
+    assert res.exit_code == 2 and "no mask test.png or .npy" in res.stderr
+
+
+def test_point_maps_rate_a_perfect_scorer_one():
+    from st3d_edge.evaluation.maps import point_map
+    from st3d_edge.evaluation.pro import au_pro_at_limits, pro_curve
+
+    rng = np.random.default_rng(0)
+    points = rng.random((200, 3)).astype(np.float32)
+    gt = rng.random(200) < 0.1
+    idx = np.arange(200)
+    anomaly_map, mask = point_map(points, idx, gt.astype(np.float64), gt)
+    assert mask.shape == (1, 200) and mask[0, : gt.sum()].all() and not mask[0, gt.sum() :].any()
+    fpr, pro = pro_curve([anomaly_map], [mask])
+    assert au_pro_at_limits(fpr, pro, (0.3,))[0.3] == pytest.approx(1.0)
 
 
 def test_api_with_explicit_validation_and_usage_errors(plys, tmp_path):
