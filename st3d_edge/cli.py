@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "demo",
 )
 
+
 def _plain_flag(param: Any) -> Any:
     """A boolean flag without typer's ``<bool>`` type label, and with its default shown."""
     if isinstance(param, TyperOption) and param.is_flag and not param.count:
