@@ -21,3 +21,20 @@ def test_an_off_flag_says_so():
     assert "[default: (off)]" in line
     top = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
     assert "<bool>" not in top.output and "--version" in top.output
+
+
+def test_epoch_lines_only_when_verbose_or_not_a_terminal(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from st3d_edge import console
+
+    monkeypatch.setattr(console, "err", Console(file=io.StringIO(), force_terminal=True))
+    console.set_verbose(False)
+    assert not console.detail_lines()
+    console.set_verbose(True)
+    assert console.detail_lines()
+    console.set_verbose(False)
+    monkeypatch.setattr(console, "err", Console(file=io.StringIO(), force_terminal=False))
+    assert console.detail_lines()

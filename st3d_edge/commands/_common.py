@@ -37,6 +37,9 @@ TrainDeviceOption = Annotated[DeviceChoice, typer.Option(help="Where to train.")
 EpochsOption = Annotated[int | None, typer.Option(help="Override the preset's epoch count.")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")]
 OverwriteRunOption = Annotated[bool, typer.Option("--overwrite", help="Start the run folder over.")]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", help="Print each epoch's losses under the progress bar too.")
+]
 
 
 def points_option(help: str) -> Any:

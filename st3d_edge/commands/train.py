@@ -17,6 +17,7 @@ from st3d_edge.commands._common import (
     TrainDeviceOption,
     UnitsChoice,
     UnitsOption,
+    VerboseOption,
     dim_option,
     points_option,
     user_errors,
@@ -81,8 +82,12 @@ def train_command(
     ] = 0.01,
     resume: ResumeOption = False,
     overwrite: OverwriteRunOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Train a student for one category against a pretrained teacher."""
+    from st3d_edge.console import set_verbose
+
+    set_verbose(verbose)
     with user_errors():
         check_positive(epochs=epochs, n=n, d=d)
         if not 0.0 <= pixel_fpr < 1.0:
