@@ -3,8 +3,8 @@
 * ``<name>_map.tiff``: the anomaly map, float32, the scan's H x W. Invalid pixels (no 3D point)
   are 0: scores are distances, so 0 reads as "no evidence of a defect", and the file stays
   usable by tools that choke on NaN; the valid mask is the scan's own (all-zero xyz).
-* ``<name>_heatmap.png``: the map through an inferno-like colour scale implemented here (nine
-  control points, linear in between). The scale runs from 0 to twice the bundle's pixel
+* ``<name>_heatmap.png``: the map through matplotlib's "inferno" colour scale (a built-in copy
+  of its table, :mod:`st3d_edge.runtime.inferno`). The scale runs from 0 to twice the bundle's pixel
   threshold when the bundle has one, so the threshold sits mid-scale and colours compare across
   scans; without it, from 0 to the scan's own maximum. Invalid pixels are mid grey.
 * ``<name>.ply`` (with ``--ply``): the scan's valid points, binary little-endian PLY with
@@ -32,29 +32,14 @@ from st3d_edge.io_utils import atomic_path, write_text_atomic
 RESULTS_NAME = "results.jsonl"
 INVALID_RGB = (128, 128, 128)
 
-# Inferno-like: (position, r, g, b), sampled from the perceptually uniform "inferno" scale.
-_CONTROL = np.array(
-    [
-        (0.000, 0, 0, 4),
-        (0.125, 31, 12, 72),
-        (0.250, 85, 15, 109),
-        (0.375, 136, 34, 106),
-        (0.500, 186, 54, 85),
-        (0.625, 227, 89, 51),
-        (0.750, 249, 140, 10),
-        (0.875, 249, 201, 50),
-        (1.000, 252, 255, 164),
-    ],
-    dtype=np.float64,
-)
-
 
 def colormap(values: np.ndarray, vmax: float) -> np.ndarray:
-    """uint8 RGB (..., 3) of ``values / vmax`` clipped to [0, 1]; NaN maps to 0."""
+    """uint8 RGB (..., 3) of ``values / vmax`` clipped to [0, 1] on the inferno scale; NaN maps to 0."""
+    from st3d_edge.runtime.inferno import lookup
+
     scale = float(vmax) if np.isfinite(vmax) and vmax > 0 else 1.0
     t = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64) / scale, nan=0.0), 0.0, 1.0)
-    rgb = [np.interp(t, _CONTROL[:, 0], _CONTROL[:, c]) for c in (1, 2, 3)]
-    return np.rint(np.stack(rgb, axis=-1)).astype(np.uint8)
+    return lookup(t)
 
 
 def colour_scale_max(values: np.ndarray, pixel_threshold: float | None) -> float:
