@@ -1,11 +1,13 @@
 """`st3d-edge infer`: score scans with an exported bundle, on the edge, without torch.
 
 A thin caller of :class:`st3d_edge.runtime.detector.Detector`. Per organized scan it writes
-``<name>_map.tiff``, ``<name>_heatmap.png``, with ``--ply`` ``<name>.ply``; per unorganized scan
-(PLY, PCD, N x 3, text) ``<name>.ply`` with a score per point (and ``<name>.pcd`` for a PCD
-input); and one line in ``results.jsonl`` (formats: st3d_edge.runtime.outputs). A scan is
-skipped when its files and its results line already exist, unless ``--overwrite``. A scan that
-cannot be read is reported in one line and skipped; the exit code is then 1.
+``<name>_map.tiff`` and ``<name>_heatmap.png``; with ``--ply`` ``<name>.ply``, with
+``--overlay`` ``<name>_overlay.png``, with ``--mask`` ``<name>_mask.png``
+(st3d_edge.runtime.overlay). Per unorganized scan (PLY, PCD, N x 3, text) it writes
+``<name>.ply`` with a score per point (and ``<name>.pcd`` for a PCD input). Every scan gets one
+line in ``results.jsonl`` (formats: st3d_edge.runtime.outputs). A scan is skipped when its
+files and its results line already exist, unless ``--overwrite``. A scan that cannot be read
+is reported in one line and skipped; the exit code is then 1.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def run_infer(
     threads: int = 0,
     units: str = "m",
     intrinsics: Path | None = None,
+    overlay: bool = False,
+    mask: bool = False,
 ) -> int:
     """The command's body (also called by the demo); returns the number of failed scans."""
     from st3d_edge.console import err, progress_bar, wrote
@@ -77,6 +81,12 @@ def run_infer(
         intrinsics=intrinsics,
     )
     err.print(detector.describe(), highlight=False, markup=False)
+    if mask and detector.pixel_threshold is None:
+        raise St3dError(
+            f"{detector.bundle.path}: --mask needs a pixel threshold and the bundle has none; "
+            "set one with `st3d-edge calibrate`"
+        )
+    wanted = {kind for kind, on in (("ply", ply), ("overlay", overlay), ("mask", mask)) if on}
     names = outputs.output_names(scans)
     results_path = out / outputs.RESULTS_NAME
     done = {r["file"]: r for r in outputs.read_results(results_path)}
@@ -85,7 +95,7 @@ def run_infer(
         task = bar.add_task("infer", total=len(scans), status="")
         for scan_path in scans:
             key = str(scan_path.resolve())
-            if not overwrite and _already_done(done.get(key), out, ply):
+            if not overwrite and _already_done(done.get(key), out, wanted):
                 skipped += 1
                 bar.advance(task)
                 continue
@@ -103,6 +113,8 @@ def run_infer(
                 detector.pixel_threshold,
                 ply=ply,
                 pcd=scan_path.suffix.lower() == ".pcd",
+                overlay=overlay,
+                mask=mask,
             )
             record = result.record()
             record["file"] = key
@@ -122,17 +134,19 @@ def run_infer(
     return failed
 
 
-def _already_done(record: dict | None, out: Path, ply: bool) -> bool:
+def _already_done(record: dict | None, out: Path, wanted: set[str]) -> bool:
     """A scan is done when results.jsonl has its line and every file that line lists exists.
 
     The line, not today's file names, decides: names depend on the batch's common folder, so
     the same scan may have been written under another name by an earlier run. An organized
-    scan's line lists a map and a heatmap, an unorganized one's a PLY.
+    scan's line lists a map and a heatmap (and the ``wanted`` extras: ply, overlay, mask), an
+    unorganized one's a PLY.
     """
     if record is None:
         return False
     written = record.get("outputs") or {}
-    if not ({"map", "heatmap"} <= set(written) or "ply" in written) or (ply and "ply" not in written):
+    organized = {"map", "heatmap"} <= set(written)
+    if not organized and "ply" not in written or organized and not wanted <= set(written):
         return False
     return all((out / name).exists() for name in written.values())
 
@@ -160,6 +174,15 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[int, typer.Option("--threads", help="onnxruntime CPU threads (0: all).")] = 0,
         units: UnitsOption = UnitsChoice.m,
         intrinsics: IntrinsicsOption = None,
+        overlay: Annotated[
+            bool,
+            typer.Option(
+                "--overlay", help="Also write the heatmap over the part's picture, with a colour bar."
+            ),
+        ] = False,
+        mask: Annotated[
+            bool, typer.Option("--mask", help="Also write the defect mask at the pixel threshold (PNG).")
+        ] = False,
     ) -> None:
         """Score scans: anomaly map TIFF, heatmap PNG, optional PLY and results.jsonl per scan."""
         with user_errors():
@@ -176,6 +199,8 @@ def register(app: typer.Typer) -> None:
                 threads,
                 units.value,
                 intrinsics,
+                overlay,
+                mask,
             )
         if failed:
             raise typer.Exit(1)

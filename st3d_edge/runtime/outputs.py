@@ -9,6 +9,8 @@
   scans; without it, from 0 to the scan's own maximum. Invalid pixels are mid grey.
 * ``<name>.ply`` (with ``--ply``): the scan's valid points, binary little-endian PLY with
   ``float x, y, z; uchar red, green, blue; float score`` per vertex, coloured like the heatmap.
+* ``<name>_overlay.png`` and ``<name>_mask.png`` (``--overlay``, ``--mask``): see
+  :mod:`st3d_edge.runtime.overlay`.
 * Unorganized scans (no pixel grid) get ``<name>.ply`` always (the per-point map), and
   ``<name>.pcd`` (binary, fields ``x y z score``) too when the input was a PCD.
 * ``results.jsonl``: one JSON object per scan (file, image score, verdict, per-stage ms, ...).
@@ -122,9 +124,21 @@ def write_pcd(path: str | Path, points: np.ndarray, scores: np.ndarray) -> Path:
 
 
 def write_scan_outputs(
-    out: Path, name: str, result, pixel_threshold: float | None, *, ply: bool, pcd: bool = False
+    out: Path,
+    name: str,
+    result,
+    pixel_threshold: float | None,
+    *,
+    ply: bool,
+    pcd: bool = False,
+    overlay: bool = False,
+    mask: bool = False,
 ) -> dict[str, Path]:
-    """Write one scored scan's files (see the module docstring); returns them by kind."""
+    """Write one scored scan's files (see the module docstring); returns them by kind.
+
+    ``overlay`` and ``mask`` add the pictures of :mod:`st3d_edge.runtime.overlay` (organized
+    scans only; ``mask`` needs the pixel threshold).
+    """
     vmax = colour_scale_max(result.point_scores, pixel_threshold)
     files: dict[str, Path] = {}
     if result.anomaly_map is not None:
@@ -132,6 +146,17 @@ def write_scan_outputs(
         files["heatmap"] = write_heatmap_png(
             out / f"{name}_heatmap.png", result.anomaly_map, result.valid, vmax
         )
+        if overlay or mask:
+            from st3d_edge.runtime import overlay as pictures
+
+        if overlay:
+            files["overlay"] = pictures.write_overlay_png(
+                out / f"{name}_overlay.png", result.path, result, vmax, pixel_threshold
+            )
+        if mask and pixel_threshold is not None:
+            files["mask"] = pictures.write_mask_png(
+                out / f"{name}_mask.png", result.anomaly_map, result.valid, pixel_threshold
+            )
     if ply or result.anomaly_map is None:
         files["ply"] = write_ply(out / f"{name}.ply", result.points, result.point_scores, vmax)
     if pcd and result.anomaly_map is None:
