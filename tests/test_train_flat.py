@@ -68,6 +68,7 @@ def test_ply_only_train_export_infer(plys, trained, tmp_path):
     job = json.loads((run / "config.json").read_text())["job"]
     assert job["good"] == [str(good)] and job["val_fraction"] == 0.4 and len(job["validation_scans"]) == 2
     assert (run / "thresholds.json").is_file()
+    assert "cache scans (3)" in res.stderr  # the long silent stage at paper scale has a bar
     res = _invoke("export", "--category", "parts", "--workdir", work)
     assert res.exit_code == 0, res.output
     out = tmp_path / "out"

@@ -42,7 +42,7 @@ from st3d_edge.calibration.thresholds import (
 from st3d_edge.config import Preset, to_dict
 from st3d_edge.errors import file_error
 from st3d_edge.train import distributed as dist_utils
-from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud, file_identity
+from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud, caching, file_identity
 from st3d_edge.train.checkpoint import load_checkpoint, require_keys, save_checkpoint
 from st3d_edge.train.common import RANDOM_TEACHER_STREAM, build_net, cloud_tensors
 from st3d_edge.train.loop import Loop, run_loop
@@ -67,14 +67,19 @@ class StudentResult:
 
 
 def scan_cache(
-    cache_dir: Path, paths: list[Path], preset: Preset, env: dist_utils.Dist, units: str = "m"
+    cache_dir: Path,
+    paths: list[Path],
+    preset: Preset,
+    env: dist_utils.Dist,
+    units: str = "m",
+    progress: bool = False,
 ) -> CloudSet:
     """Sample and cache every scan (each rank its share), then list them all."""
     from st3d_edge.data.readers import read_points
 
     model = preset.model
     out = []
-    for i, path in enumerate(paths):
+    for i, path in caching(list(enumerate(paths)), f"cache scans ({len(paths)})", progress and env.is_main):
         # metres, the default, keeps the key of caches written before units existed
         settings = {"kind": "scan", **file_identity(path), **({"units": units} if units != "m" else {})}
         if i % env.world == env.rank:
@@ -222,8 +227,8 @@ def train_category(
         p.requires_grad_(False)
 
     cache_dir = run_dir / CACHE
-    train = scan_cache(cache_dir, train_paths, preset, env, units)
-    val = scan_cache(cache_dir, val_paths, preset, env, units)
+    train = scan_cache(cache_dir, train_paths, preset, env, units, progress)
+    val = scan_cache(cache_dir, val_paths, preset, env, units, progress)
     s = train.scale()
     moments = teacher_moments(teacher, train, s, model.d, env)
     mu, sigma = moments.mean.astype(np.float32), moments.std.astype(np.float32)
