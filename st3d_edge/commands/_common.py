@@ -78,6 +78,9 @@ UnitsOption = Annotated[
     UnitsChoice,
     typer.Option("--units", help="Units of the scans' coordinates where the format does not say."),
 ]
+MasksOption = Annotated[
+    Path | None, typer.Option(help="Masks of the defective scans: <scan name>.png or .npy.")
+]
 IntrinsicsOption = Annotated[
     Path | None,
     typer.Option(

@@ -17,12 +17,11 @@ from st3d_edge.commands._common import (
     DeviceChoice,
     GeometryOption,
     IntrinsicsOption,
+    MasksOption,
     UnitsChoice,
     UnitsOption,
     user_errors,
 )
-
-ScansOption = Annotated[list[str] | None, typer.Option(metavar="DIR_OR_GLOB")]
 
 
 def calibrate_command(
@@ -36,9 +35,7 @@ def calibrate_command(
             metavar="DIR_OR_GLOB", help="Scans of defective parts: the image threshold maximises F1."
         ),
     ] = None,
-    masks: Annotated[
-        Path | None, typer.Option(help="Masks of the defective scans: <scan name>.png or .npy.")
-    ] = None,
+    masks: MasksOption = None,
     pixel_fpr: Annotated[
         float, typer.Option(help="Share of good points allowed above the pixel threshold.")
     ] = 0.01,

@@ -10,6 +10,7 @@ import typer
 from st3d_edge.commands._common import (
     DeviceChoice,
     IntrinsicsOption,
+    MasksOption,
     UnitsChoice,
     UnitsOption,
     print_error,
@@ -48,9 +49,7 @@ def evaluate_command(
     defective: Annotated[
         list[str] | None, typer.Option(metavar="DIR_OR_GLOB", help="Defective test scans (with --good).")
     ] = None,
-    masks: Annotated[
-        Path | None, typer.Option(help="Masks of the defective scans: <scan name>.png or .npy.")
-    ] = None,
+    masks: MasksOption = None,
     units: UnitsOption = UnitsChoice.m,
     intrinsics: IntrinsicsOption = None,
 ) -> None:
