@@ -100,5 +100,7 @@ def test_given_threshold_dry_run_and_usage_errors(lot):
     assert res.exit_code == 2 and "not both" in " ".join(res.output.replace("│", " ").split())
     res = _invoke(bundle, "--good", tmp_path / "good", "--defective", tmp_path / "bad", "--masks", tmp_path)
     assert res.exit_code == 2 and "no mask b0.png or .npy in" in res.stderr
+    res = _invoke(bundle, "--good", tmp_path / "good", "--image-threshold", "nan")
+    assert res.exit_code == 2 and "finite" in res.output
     res = _invoke(tmp_path / "nowhere", "--good", tmp_path / "good")
     assert res.exit_code == 2 and "bundle folder not found" in res.stderr

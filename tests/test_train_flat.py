@@ -131,3 +131,10 @@ def test_api_with_explicit_validation_and_usage_errors(plys, tmp_path):
     assert res.exit_code == 2 and "either as --data DIR --category NAME" in res.stderr
     res = _invoke("train", "--good", tmp_path / "nowhere", "--workdir", tmp_path, *TINY)
     assert res.exit_code == 2 and "no such file or folder" in res.stderr
+
+
+def test_evaluate_needs_data_or_folders(tmp_path):
+    res = _invoke("evaluate", "--workdir", tmp_path)
+    assert res.exit_code == 2 and "--data DIR (MVTec layout) or as --good DIR --defective DIR" in res.stderr
+    res = _invoke("evaluate", "--workdir", tmp_path, "--good", tmp_path, "--category", "x")
+    assert res.exit_code == 2 and "--good and --defective go together" in res.stderr

@@ -6,6 +6,7 @@ written into the bundle's manifest unless ``--dry-run``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -57,6 +58,10 @@ def calibrate_command(
         for name, value in (("--pixel-fpr", pixel_fpr), ("--image-fpr", image_fpr)):
             if value is not None and not 0.0 <= value < 1.0:
                 raise typer.BadParameter(f"must be in [0, 1), got {value}", param_hint=name)
+        if image_threshold is not None and not math.isfinite(image_threshold):
+            raise typer.BadParameter(
+                f"must be a finite number, got {image_threshold}", param_hint="--image-threshold"
+            )
         if image_fpr is not None and image_threshold is not None:
             raise typer.BadParameter(
                 "give --image-fpr or --image-threshold, not both", param_hint="--image-fpr"
