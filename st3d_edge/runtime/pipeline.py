@@ -18,6 +18,8 @@ Decisions the paper leaves open, as taken here:
   with; ``IMAGE_SCORE_NEIGHBOURS`` of that module when it records none). The verdict is
   ``anomalous`` when it exceeds the bundle's image threshold, ``good`` otherwise, ``unknown``
   when the bundle has no threshold. Pixels above the pixel threshold are counted as ``anomalous_pixels``.
+* A scan whose point spacing is far from the bundle's s (a unit mix-up) is refused after the
+  kNN stage (:mod:`st3d_edge.runtime.spacing`).
 * Stage times (ms): read, sample, knn, inference, fill, image_score; the map assembly is part of
   ``fill``.
 """
@@ -123,6 +125,17 @@ class ScanScorer:
         self.image_threshold, self.pixel_threshold = bundle_thresholds(bundle)
         self.image_neighbours = bundle_image_neighbours(bundle)
 
+    def _check_spacing(self, path: Any, sampled: Any, knn: Any) -> None:
+        """Refuse a scan in other units than the model's (st3d_edge.runtime.spacing)."""
+        from st3d_edge.runtime.spacing import CHECK_ROWS, check_spacing, scan_spacing
+
+        s = getattr(self.bundle, "s", None)
+        if s is None:
+            return
+        host_points = call(self.geometry, "to_host", sampled)
+        rows = call(self.geometry, "to_host", knn[:CHECK_ROWS])
+        check_spacing(path, scan_spacing(host_points, rows), float(s))
+
     def _clock(self) -> StageClock:
         sync = (
             getattr(self.geometry, "synchronize", None)
@@ -172,6 +185,7 @@ class ScanScorer:
             sampled = call(geometry, "take", cloud, idx)
         with clock.stage("knn"):
             knn = geometry.knn(sampled, self.k)
+            self._check_spacing(scan.path, sampled, knn)
         with clock.stage("inference"):
             if getattr(geometry, "on_device", False):
                 # The backend runs on its own stream: the kNN kernels must be done first.
