@@ -9,7 +9,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from st3d_edge.data.readers import Intrinsics, array_scan, depth_to_xyz, read_points, read_scan
+from st3d_edge.data.depth import Intrinsics, depth_to_xyz
+from st3d_edge.data.readers import array_scan, read_points, read_scan
 from st3d_edge.errors import St3dError
 from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
 

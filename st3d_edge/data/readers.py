@@ -26,11 +26,8 @@ Decisions:
   are dropped; the output lists the kept points only.
 - Units: coordinates are converted to metres, the unit the models are trained in; ``units``
   (``m``, ``mm`` or ``um``) says what the file holds, since none of these formats records it.
-- Depth images: Z = depth * ``depth_scale`` (in ``units``), X = (u - cx) Z / fx,
-  Y = (v - cy) Z / fy with u the column and v the row; depth 0 or non-finite is invalid. The
-  intrinsics come from the caller, else from ``<scan stem>.json`` or ``intrinsics.json`` beside
-  the scan: ``{"fx": .., "fy": .., "cx": .., "cy": .., "depth_scale": ..}`` (depth_scale
-  defaults to 1).
+- Depth images become organized clouds by :mod:`st3d_edge.data.depth` (pinhole model, the
+  intrinsics beside the scan or given).
 - Ground truth: an organized scan's mask is a PNG or an H x W ``.npy`` (non-zero = defect; in
   the MVTec layout ``../gt/<name>.png`` is found by itself); an unorganized scan's is a label
   field of the PLY/PCD (one of :data:`LABEL_FIELDS`) or a ``.npy`` of N values given as
@@ -39,13 +36,12 @@ Decisions:
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from st3d_edge.data.depth import Intrinsics, depth_to_xyz, find_intrinsics
 from st3d_edge.data.mvtec import Scan, organized_scan, path_layout, read_gt
 from st3d_edge.errors import MissingExtraError, St3dError, file_error
 
@@ -54,29 +50,12 @@ TIFF_SUFFIXES = (".tiff", ".tif")
 TEXT_SUFFIXES = (".xyz", ".pts", ".txt", ".csv")
 SCAN_SUFFIXES = (*TIFF_SUFFIXES, ".png", ".npy", ".npz", ".ply", ".pcd", *TEXT_SUFFIXES)
 LABEL_FIELDS = ("label", "labels", "gt", "anomaly", "defect")
-INTRINSICS_NAME = "intrinsics.json"
-
-
-@dataclass(frozen=True)
-class Intrinsics:
-    """A pinhole depth camera: focal lengths and principal point in pixels, depth unit."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    depth_scale: float = 1.0  # one depth count in the scan's units
 
 
 def units_factor(units: str) -> float:
     if units not in UNITS:
         raise St3dError(f"unknown units {units!r}: use one of {', '.join(UNITS)}")
     return UNITS[units]
-
-
-def is_scan_file(path: Path) -> bool:
-    """A file this module can read, judged by its extension (depth PNGs need intrinsics)."""
-    return path.suffix.lower() in SCAN_SUFFIXES
 
 
 def read_scan(
@@ -104,16 +83,16 @@ def read_scan(
         array = _load_npz(path)
     elif suffix == ".ply":
         points, labels = _read_ply(path)
-        return _unorganized(path, points * factor, _point_gt(path, labels, gt_path, len(points)))
+        return _unorganized(path, points * factor, _point_labels(labels, gt_path, len(points)))
     elif suffix == ".pcd":
         array, labels = _read_pcd(path)
         if array.ndim == 2:
-            return _unorganized(path, array * factor, _point_gt(path, labels, gt_path, len(array)))
+            return _unorganized(path, array * factor, _point_labels(labels, gt_path, len(array)))
     else:
         points = _read_text(path)
-        return _unorganized(path, points * factor, _point_gt(path, None, gt_path, len(points)))
+        return _unorganized(path, points * factor, _point_labels(None, gt_path, len(points)))
     if array.ndim == 2 and suffix in (*TIFF_SUFFIXES, ".png"):
-        array = depth_to_xyz(path, array, _intrinsics(path, intrinsics))
+        array = depth_to_xyz(path, array, find_intrinsics(path, intrinsics))
     return array_scan(array, path=path, units=units, gt_path=gt_path)
 
 
@@ -142,7 +121,7 @@ def array_scan(
         return scan
     if array.ndim == 2 and array.shape[1] == 3:
         return _unorganized(
-            path, np.asarray(array, dtype=np.float64) * factor, _point_gt(path, None, gt_path, len(array))
+            path, np.asarray(array, dtype=np.float64) * factor, _point_labels(None, gt_path, len(array))
         )
     raise file_error(path, f"expected an H x W x 3 or N x 3 point cloud, got an array of shape {array.shape}")
 
@@ -290,51 +269,6 @@ def _read_text(path: Path) -> np.ndarray:
     return points
 
 
-def load_intrinsics(path: str | Path) -> Intrinsics:
-    """Intrinsics from a JSON file with fx, fy, cx, cy (pixels) and optional depth_scale."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-        values = {key: float(data[key]) for key in ("fx", "fy", "cx", "cy")}
-        intrinsics = Intrinsics(**values, depth_scale=float(data.get("depth_scale", 1.0)))
-    except FileNotFoundError:
-        raise file_error(path, "intrinsics file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
-        raise file_error(path, "not an intrinsics file (expected JSON with numbers fx, fy, cx, cy)") from None
-    if not (intrinsics.fx > 0 and intrinsics.fy > 0 and intrinsics.depth_scale > 0):
-        raise file_error(path, "fx, fy and depth_scale must be positive")
-    return intrinsics
-
-
-def _intrinsics(scan_path: Path, given: Intrinsics | str | Path | None) -> Intrinsics:
-    if isinstance(given, Intrinsics):
-        return given
-    if given is not None:
-        return load_intrinsics(given)
-    for candidate in (scan_path.with_suffix(".json"), scan_path.parent / INTRINSICS_NAME):
-        if candidate.is_file():
-            return load_intrinsics(candidate)
-    raise file_error(
-        scan_path,
-        f"a depth image needs camera intrinsics: put {scan_path.stem}.json or {INTRINSICS_NAME} beside it "
-        "(fx, fy, cx, cy, depth_scale) or pass --intrinsics",
-    )
-
-
-def depth_to_xyz(path: Path, depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
-    """(H, W, 3) float32 in the depth's units (pinhole back-projection); invalid pixels all zero."""
-    if not (np.issubdtype(depth.dtype, np.integer) or np.issubdtype(depth.dtype, np.floating)):
-        raise file_error(path, f"expected a numeric depth image, got {depth.dtype}")
-    z = depth.astype(np.float64) * intrinsics.depth_scale
-    z[~np.isfinite(z)] = 0.0
-    rows, cols = np.indices(z.shape, dtype=np.float64)
-    xyz = np.stack(
-        [(cols - intrinsics.cx) * z / intrinsics.fx, (rows - intrinsics.cy) * z / intrinsics.fy, z], axis=2
-    )
-    xyz[z == 0] = 0.0
-    return xyz.astype(np.float32)
-
-
 def read_point_mask(path: str | Path, count: int) -> np.ndarray:
     """Per-point ground truth: a ``.npy`` of ``count`` values, non-zero = defect."""
     path = Path(path)
@@ -355,7 +289,8 @@ def read_mask(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
     return read_point_mask(path, shape[0] * shape[1]).reshape(shape)
 
 
-def _point_gt(path: Path, labels: np.ndarray | None, gt_path: str | Path | None, count: int):
+def _point_labels(labels: np.ndarray | None, gt_path: str | Path | None, count: int) -> np.ndarray | None:
+    """The per-point mask: the sidecar file when given, else the file's own label field."""
     if gt_path is not None:
         return read_point_mask(gt_path, count)
     return labels
