@@ -192,3 +192,16 @@ def test_wrong_shapes_and_empty_clouds(tmp_path):
         read_scan(tmp_path / "rgb.tiff")
     with pytest.raises(St3dError, match="unknown units"):
         read_scan(tmp_path / "nan.npy", units="inch")
+
+
+def test_folders_list_clouds_but_not_images_or_notes(tmp_path):
+    from st3d_edge.data.scanlist import expand_scan_paths
+
+    for name in ("a.tiff", "b.ply", "c.pcd", "d.npy", "e.xyz", "rgb.png", "notes.txt", "intrinsics.json"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        (tmp_path / "sub" / name).write_bytes(b"")
+    found = [p.name for p in expand_scan_paths([tmp_path])]
+    assert found == ["a.tiff", "b.ply", "c.pcd", "d.npy", "e.xyz"]
+    assert [p.name for p in expand_scan_paths([str(tmp_path / "sub" / "*.txt")])] == ["notes.txt"]
+    with pytest.raises(St3dError, match="no such file or folder"):
+        expand_scan_paths([tmp_path / "nothing"])

@@ -2,9 +2,9 @@
 
 Decisions:
 
-- A folder is searched recursively for files of the readers' formats, except ``.png`` and
-  ``.json``: in a scan folder those are MVTec's rgb/gt images and the cameras' intrinsics, not
-  scans. A depth PNG is given by name or by a glob.
+- A folder is searched recursively for files of the readers' formats except ``.png``, ``.txt``
+  and ``.csv``: in a scan folder those are usually MVTec's rgb/gt images, notes and tables, not
+  scans. Such scans (depth PNGs, text clouds) are given by name or by a glob.
 - The validation split of a flat folder of good scans is drawn once, from ``seed``, over the
   sorted file list: ``max(1, round(fraction * count))`` scans, and at least one stays for
   training. The same files and seed always give the same split; the run's config records it.
@@ -21,7 +21,7 @@ import numpy as np
 from st3d_edge.data.readers import SCAN_SUFFIXES
 from st3d_edge.errors import St3dError
 
-FOLDER_SUFFIXES = tuple(s for s in SCAN_SUFFIXES if s != ".png")
+FOLDER_SUFFIXES = tuple(s for s in SCAN_SUFFIXES if s not in (".png", ".txt", ".csv"))
 
 
 def expand_scan_paths(patterns: Iterable[str | Path]) -> list[Path]:
