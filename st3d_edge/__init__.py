@@ -1,7 +1,8 @@
 """st3d-edge: 3D Student-Teacher (3D-ST) anomaly detection for 3D scans, from training to the edge.
 
 The Python API, imported on first use so that ``import st3d_edge`` stays light and the edge
-side never pulls torch: :class:`Detector` (edge, no torch; ``st3d_edge.runtime.detector``) and
+side never pulls torch: :class:`Detector` (edge, no torch; ``st3d_edge.runtime.detector``),
+:func:`calibrate_bundle` (edge, no torch; ``st3d_edge.calibration.deployed``) and
 :func:`train_detector` (workstation, torch; ``st3d_edge.train.api``).
 """
 
@@ -9,6 +10,7 @@ __version__ = "0.1.0"
 
 _API = {
     "Detector": "st3d_edge.runtime.detector",
+    "calibrate_bundle": "st3d_edge.calibration.deployed",
     "train_detector": "st3d_edge.train.api",
 }
 

@@ -88,6 +88,17 @@ def test_defective_scans_choose_f1_and_report_rates(lot):
     assert f"detection rate {rate:.4f} of 3 defective scans" in res.stdout
 
 
+def test_the_api_reports_without_writing(lot):
+    import st3d_edge
+
+    tmp_path, bundle = lot
+    before = (bundle / "manifest.json").read_text()
+    calibration, old = st3d_edge.calibrate_bundle(bundle, [tmp_path / "good"], pixel_fpr=0.1, write=False)
+    assert old["image"] == 0.0 and calibration.good_scans == 4 and calibration.image_rule == "fpr"
+    assert calibration.pixel_false_positive_rate <= 0.1
+    assert (bundle / "manifest.json").read_text() == before
+
+
 def test_given_threshold_dry_run_and_usage_errors(lot):
     tmp_path, bundle = lot
     before = (bundle / "manifest.json").read_text()
