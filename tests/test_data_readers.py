@@ -205,3 +205,15 @@ def test_folders_list_clouds_but_not_images_or_notes(tmp_path):
     assert [p.name for p in expand_scan_paths([str(tmp_path / "sub" / "*.txt")])] == ["notes.txt"]
     with pytest.raises(St3dError, match="no such file or folder"):
         expand_scan_paths([tmp_path / "nothing"])
+
+
+def test_read_options_key_only_names_what_differs(tmp_path):
+    from st3d_edge.data.readers import ReadOptions
+
+    assert ReadOptions().key() == {}
+    key = ReadOptions("mm", str(tmp_path / "cam.json")).key()
+    assert key == {"units": "mm", "intrinsics": str((tmp_path / "cam.json").resolve())}
+    np.save(tmp_path / "c.npy", _cloud())
+    assert_close(
+        ReadOptions("mm").points(tmp_path / "c.npy"), _cloud() * 1e-3, **FLOAT32_SAME_MATH, what="mm"
+    )

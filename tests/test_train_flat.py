@@ -123,8 +123,12 @@ def test_api_with_explicit_validation_and_usage_errors(plys, tmp_path):
         random_teacher=True,
         device="cpu",
         progress=False,
+        units="mm",
     )
     assert result.run_dir == tmp_path / "explicit" and result.thresholds.validation_scans == 2
+    job = json.loads((result.run_dir / "config.json").read_text())["job"]
+    assert job["units"] == "mm" and job["validation"] == [str(f) for f in files[3:]]
+    assert result.s < 1e-4  # the PLYs hold metres (s about 1e-2); read as millimetres they shrink 1000 times
     res = _invoke("train", "--good", good, "--validation", files[0], "--workdir", tmp_path, *TINY)
     assert res.exit_code == 2 and "among both the training and the validation scans" in res.stderr
     res = _invoke("train", "--good", good, "--data", root, "--workdir", tmp_path, *TINY)

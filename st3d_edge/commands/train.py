@@ -10,6 +10,7 @@ import typer
 from st3d_edge.commands._common import (
     DeviceChoice,
     EpochsOption,
+    IntrinsicsOption,
     OverwriteRunOption,
     PresetOption,
     ResumeOption,
@@ -50,6 +51,7 @@ def train_command(
         float, typer.Option(help="With --good and no --validation: share of the scans held out (seeded).")
     ] = 0.1,
     units: UnitsOption = UnitsChoice.m,
+    intrinsics: IntrinsicsOption = None,
     preset: PresetOption = None,
     workdir: RunsDirOption = Path("st3d-runs"),
     name: Annotated[
@@ -105,6 +107,7 @@ def train_command(
             validation=validation or None,
             val_fraction=val_fraction,
             units=units.value,
+            intrinsics=intrinsics,
             workdir=workdir,
             name=name,
             teacher=teacher,

@@ -36,6 +36,7 @@ Decisions:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,24 @@ TIFF_SUFFIXES = (".tiff", ".tif")
 TEXT_SUFFIXES = (".xyz", ".pts", ".txt", ".csv")
 SCAN_SUFFIXES = (*TIFF_SUFFIXES, ".png", ".npy", ".npz", ".ply", ".pcd", *TEXT_SUFFIXES)
 LABEL_FIELDS = ("label", "labels", "gt", "anomaly", "defect")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a scan file may not say itself: its units, and a depth camera's intrinsics file."""
+
+    units: str = "m"
+    intrinsics: str | None = None
+
+    def key(self) -> dict[str, str]:
+        """The settings that differ from the defaults (cache keys and run configs record them)."""
+        key = {"units": self.units} if self.units != "m" else {}
+        if self.intrinsics is not None:
+            key["intrinsics"] = str(Path(self.intrinsics).resolve())
+        return key
+
+    def points(self, path: str | Path) -> np.ndarray:
+        return read_scan(path, units=self.units, intrinsics=self.intrinsics).points
 
 
 def units_factor(units: str) -> float:
@@ -96,7 +115,9 @@ def read_scan(
     return array_scan(array, path=path, units=units, gt_path=gt_path)
 
 
-def read_points(path: str | Path, *, units: str = "m", intrinsics: Intrinsics | str | Path | None = None):
+def read_points(
+    path: str | Path, *, units: str = "m", intrinsics: Intrinsics | str | Path | None = None
+) -> np.ndarray:
     """The valid points (m, 3) float32, in metres, of a scan of any supported format."""
     return read_scan(path, units=units, intrinsics=intrinsics).points
 

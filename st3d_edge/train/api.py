@@ -70,6 +70,7 @@ def train_detector(
     validation: Sources | None = None,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     units: str = "m",
+    intrinsics: str | Path | None = None,
     workdir: str | Path = "st3d-runs",
     name: str | None = None,
     teacher: str | Path | None = None,
@@ -92,7 +93,7 @@ def train_detector(
     The options are those of ``st3d-edge train`` (same names, same defaults).
     """
     from st3d_edge.console import err
-    from st3d_edge.data.readers import units_factor
+    from st3d_edge.data.readers import ReadOptions, units_factor
     from st3d_edge.train.common import torch_threads
     from st3d_edge.train.distributed import init_from_env
     from st3d_edge.train.options import PresetName, SamplerChoice, resolve_preset
@@ -143,7 +144,7 @@ def train_detector(
         teacher_dir=teacher_dir,
         train_paths=train_paths,
         val_paths=val_paths,
-        units=units,
+        reading=ReadOptions(units, None if intrinsics is None else str(intrinsics)),
         source=source,
         env=env,
         resume=resume,

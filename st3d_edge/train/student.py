@@ -40,6 +40,7 @@ from st3d_edge.calibration.thresholds import (
     save_thresholds,
 )
 from st3d_edge.config import Preset, to_dict
+from st3d_edge.data.readers import ReadOptions
 from st3d_edge.errors import file_error
 from st3d_edge.train import distributed as dist_utils
 from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud, caching, file_identity
@@ -71,22 +72,20 @@ def scan_cache(
     paths: list[Path],
     preset: Preset,
     env: dist_utils.Dist,
-    units: str = "m",
+    reading: ReadOptions = ReadOptions(),
     progress: bool = False,
 ) -> CloudSet:
     """Sample and cache every scan (each rank its share), then list them all."""
-    from st3d_edge.data.readers import read_points
-
     model = preset.model
     out = []
     for i, path in caching(list(enumerate(paths)), f"cache scans ({len(paths)})", progress and env.is_main):
-        # metres, the default, keeps the key of caches written before units existed
-        settings = {"kind": "scan", **file_identity(path), **({"units": units} if units != "m" else {})}
+        # default read options add nothing: caches written before they existed stay valid
+        settings = {"kind": "scan", **file_identity(path), **reading.key()}
         if i % env.world == env.rank:
             cached_cloud(
                 cache_dir,
                 settings,
-                lambda p=path: read_points(p, units=units),
+                lambda p=path: reading.points(p),
                 model.n,
                 model.k,
                 model.sampler,
@@ -180,7 +179,7 @@ def train_category(
     teacher_dir: str | Path | None = None,
     train_paths: list[Path] | None = None,
     val_paths: list[Path] | None = None,
-    units: str = "m",
+    reading: ReadOptions = ReadOptions(),
     source: dict | None = None,
     env: dist_utils.Dist | None = None,
     resume: bool = False,
@@ -211,7 +210,7 @@ def train_category(
         category=category,
         teacher=None if random_teacher else str(Path(teacher_dir).resolve()),
         **(source or {}),
-        **({"units": units} if units != "m" else {}),
+        **reading.key(),
     )
     config, preset = open_run(run_dir, config, env, resume=resume, overwrite=overwrite)
     model, sc = preset.model, preset.student
@@ -227,8 +226,8 @@ def train_category(
         p.requires_grad_(False)
 
     cache_dir = run_dir / CACHE
-    train = scan_cache(cache_dir, train_paths, preset, env, units, progress)
-    val = scan_cache(cache_dir, val_paths, preset, env, units, progress)
+    train = scan_cache(cache_dir, train_paths, preset, env, reading, progress)
+    val = scan_cache(cache_dir, val_paths, preset, env, reading, progress)
     s = train.scale()
     moments = teacher_moments(teacher, train, s, model.d, env)
     mu, sigma = moments.mean.astype(np.float32), moments.std.astype(np.float32)
