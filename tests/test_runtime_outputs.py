@@ -68,6 +68,8 @@ def test_output_names_are_unique_in_an_mvtec_tree():
     paths = [Path("d/tire/test/crack/xyz/000.tiff"), Path("d/tire/test/good/xyz/000.tiff")]
     assert list(outputs.output_names(paths).values()) == ["crack_000", "good_000"]
     assert list(outputs.output_names([Path("a/b/007.tiff")]).values()) == ["007"]
+    same_stem = [Path("s/scan.ply"), Path("s/scan.pcd"), Path("s/other.ply")]
+    assert list(outputs.output_names(same_stem).values()) == ["scan_ply", "scan_pcd", "other"]
 
 
 def test_results_jsonl_append_replace_and_torn_line(tmp_path):

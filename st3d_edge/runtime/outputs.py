@@ -17,13 +17,15 @@
 
 Names: ``<name>`` is the scan's path relative to the common folder of all inputs, with the
 suffix and any ``xyz`` folder dropped and ``/`` turned into ``_`` (``crack/xyz/000.tiff`` ->
-``crack_000``), so the scans of an MVTec-style tree do not overwrite each other.
+``crack_000``), so the scans of an MVTec-style tree do not overwrite each other. Scans that
+would share a name (``scan.ply`` beside ``scan.pcd``) keep their extension (``scan_ply``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -181,6 +183,11 @@ def output_names(paths: Sequence[Path]) -> dict[Path, str]:
     for original, path in zip(paths, resolved, strict=True):
         parts = [part for part in path.relative_to(root).with_suffix("").parts if part != "xyz"]
         names[Path(original)] = "_".join(parts)
+    # scan.ply beside scan.pcd: the same stem in two formats keeps its extension in the name
+    taken = Counter(names.values())
+    for original in names:
+        if taken[names[original]] > 1:
+            names[original] += "_" + Path(original).suffix.lstrip(".").lower()
     return names
 
 
