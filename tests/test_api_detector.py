@@ -119,3 +119,18 @@ def test_infer_writes_per_point_maps_for_unorganized_clouds(tmp_path, bundle, xy
     json.dumps(records)  # strict JSON
     again = CliRunner().invoke(app, ["infer", str(scans), "--model", str(bundle), "--out", str(out)])
     assert again.exit_code == 0 and "skipped 3" in again.output
+
+
+def test_depth_png_with_intrinsics(tmp_path, bundle):
+    from PIL import Image
+
+    from st3d_edge import Detector
+
+    rows, cols = np.mgrid[0:16, 0:18]
+    depth = (1000 + 40 * np.exp(-((rows - 5) ** 2 + (cols - 12) ** 2) / 6.0)).astype(np.uint16)
+    depth[0, :] = 0  # no return
+    Image.fromarray(depth).save(tmp_path / "d.png")
+    (tmp_path / "d.json").write_text(json.dumps({"fx": 10, "fy": 10, "cx": 9, "cy": 8, "depth_scale": 0.001}))
+    result = Detector(bundle, backend="onnxruntime", geometry="cpu")(tmp_path / "d.png")
+    assert result.anomaly_map.shape == (16, 18) and not result.valid[0].any() and result.valid[1:].all()
+    assert result.valid_points == 15 * 18
