@@ -7,12 +7,21 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import DeviceChoice, ScoringChoice, print_error, user_errors
+from st3d_edge.commands._common import (
+    DeviceChoice,
+    IntrinsicsOption,
+    MasksOption,
+    ScoringChoice,
+    UnitsChoice,
+    UnitsOption,
+    print_error,
+    user_errors,
+)
 from st3d_edge.train.options import SamplerChoice
 
 
 def evaluate_command(
-    data: Annotated[Path, typer.Option(help="Dataset root in MVTec 3D-AD layout.")],
+    data: Annotated[Path | None, typer.Option(help="Dataset root in MVTec 3D-AD layout.")] = None,
     category: Annotated[
         list[str] | None,
         typer.Option(
@@ -47,6 +56,16 @@ def evaluate_command(
             help="Also print where the top-scoring points of each good test scan lie (holes, border, plane).",
         ),
     ] = False,
+    good: Annotated[
+        list[str] | None,
+        typer.Option(metavar="DIR_OR_GLOB", help="Good test scans, instead of --data (with --defective)."),
+    ] = None,
+    defective: Annotated[
+        list[str] | None, typer.Option(metavar="DIR_OR_GLOB", help="Defective test scans (with --good).")
+    ] = None,
+    masks: MasksOption = None,
+    units: UnitsOption = UnitsChoice.m,
+    intrinsics: IntrinsicsOption = None,
 ) -> None:
     """Evaluate trained categories: AU-PRO at several FPR limits, image AUROC, time and memory."""
     with user_errors():
@@ -55,6 +74,27 @@ def evaluate_command(
         from st3d_edge.data.mvtec import list_categories
         from st3d_edge.errors import St3dError, file_error
 
+        if good or defective:
+            _evaluate_folders(
+                good,
+                defective,
+                masks,
+                category,
+                workdir,
+                out,
+                maps,
+                no_maps,
+                device,
+                sampler,
+                units,
+                intrinsics,
+                scoring,
+            )
+            return
+        if data is None:
+            raise St3dError(
+                "give the test scans as --data DIR (MVTec layout) or as --good DIR --defective DIR"
+            )
         if not data.is_dir():
             raise file_error(data, "dataset root not found")
         categories = list(dict.fromkeys(category)) if category else list_categories(data)
@@ -107,6 +147,45 @@ def evaluate_command(
         if failed:
             print_error(f"{len(failed)} of {len(categories)} categories failed: {', '.join(failed)}")
             raise typer.Exit(1)
+
+
+def _evaluate_folders(
+    good, defective, masks, category, workdir, out, maps, no_maps, device, sampler, units, intrinsics, scoring
+) -> None:
+    """``--good``/``--defective``/``--masks``: one run folder (``--category``) on flat folders."""
+    from st3d_edge.console import out as stdout
+    from st3d_edge.console import wrote
+    from st3d_edge.errors import St3dError
+    from st3d_edge.evaluation.report import format_table, write_reports
+    from st3d_edge.evaluation.runner import evaluate_folders
+    from st3d_edge.train.common import torch_threads
+    from st3d_edge.train.distributed import resolve_device
+
+    if not good or not defective:
+        raise St3dError("--good and --defective go together (the image AUROC needs both kinds)")
+    if not category or len(category) != 1:
+        raise St3dError("with --good, name the one trained run to evaluate with --category NAME")
+    out_dir = out or workdir / "evaluation"
+    device_name = resolve_device(device.value)
+    torch_threads()
+    result = evaluate_folders(
+        good,
+        defective,
+        category[0],
+        workdir / category[0],
+        masks=masks,
+        units=units.value,
+        intrinsics=intrinsics,
+        device=device_name,
+        maps_dir=None if no_maps else (maps or out_dir / "maps"),
+        sampler=sampler.value if sampler else None,
+        scoring=scoring.value if scoring else None,
+    )
+    stdout.print(
+        format_table([result], f"3D-ST on {category[0]} ({device_name})"), highlight=False, markup=False
+    )
+    for path in write_reports([result], out_dir):
+        wrote(path)
 
 
 def register(app: typer.Typer) -> None:
