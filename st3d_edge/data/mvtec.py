@@ -51,25 +51,31 @@ class Scan:
 
 def read_xyz(path: str | Path) -> np.ndarray:
     """The (H, W, 3) float32 organized point cloud of an xyz TIFF, or a one-line error."""
-    import tifffile
 
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "file not found")
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            check_image_size(path, series.shape)  # before decoding: a small file may expand hugely
-            xyz = series.asarray()
-    except St3dError:
-        raise
-    except Exception as exc:  # tifffile raises many types for damaged files
-        raise file_error(path, f"not a readable TIFF ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    xyz = read_tiff_array(path)
     if xyz.ndim != 3 or xyz.shape[2] != 3:
         raise file_error(path, f"expected an H x W x 3 point cloud, got an image of shape {xyz.shape}")
     if not np.issubdtype(xyz.dtype, np.floating):
         raise file_error(path, f"expected float coordinates, got {xyz.dtype}")
     return np.ascontiguousarray(xyz, dtype=np.float32)
+
+
+def read_tiff_array(path: Path) -> np.ndarray:
+    """The first image of a TIFF, its size checked before it is decoded, or a one-line error."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            check_image_size(path, series.shape)  # before decoding: a small file may expand hugely
+            return series.asarray()
+    except St3dError:
+        raise
+    except Exception as exc:  # tifffile raises many types for damaged files
+        raise file_error(path, f"not a readable TIFF ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
 
 def check_image_size(path: Path, shape: tuple[int, ...]) -> None:

@@ -168,23 +168,11 @@ def _unorganized(path: Path, points: np.ndarray, gt: np.ndarray | None) -> Scan:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    from st3d_edge.data.mvtec import check_image_size
+    from st3d_edge.data.mvtec import check_image_size, read_tiff_array
     from st3d_edge.errors import St3dError
 
     if path.suffix.lower() in TIFF_SUFFIXES:
-        import tifffile
-
-        try:
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                check_image_size(path, series.shape)  # before decoding: a small file may expand hugely
-                array = series.asarray()
-        except St3dError:
-            raise
-        except Exception as exc:  # tifffile raises many types for damaged files
-            raise file_error(
-                path, _first_line(f"not a readable TIFF ({type(exc).__name__}: {exc})")
-            ) from None
+        array = read_tiff_array(path)
     else:
         from PIL import Image, UnidentifiedImageError
 
