@@ -51,7 +51,6 @@ class Scan:
 
 def read_xyz(path: str | Path) -> np.ndarray:
     """The (H, W, 3) float32 organized point cloud of an xyz TIFF, or a one-line error."""
-
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "file not found")
