@@ -86,8 +86,10 @@ def pair_features(p1, n1, p2, n2) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     safe = np.where(length > 0.0, length, 1.0)
     a1 = _dot(n1, d) / safe
     a2 = _dot(n2, d) / safe
-    # Open3D swaps when acos(|a1|) > acos(|a2|); acos falls monotonically on [0, 1]
-    swap = np.minimum(np.abs(a1), 1.0) < np.minimum(np.abs(a2), 1.0)
+    # Open3D's test, arccos included: comparing |a1| < |a2| instead is the same in exact
+    # arithmetic, but arccos rounds near-ties (symmetric pairs on a regular grid) alike, so
+    # normals equal to ~1e-13 still give the same histograms
+    swap = np.arccos(np.clip(np.abs(a1), 0.0, 1.0)) > np.arccos(np.clip(np.abs(a2), 0.0, 1.0))
     src = np.where(swap[..., None], n2, n1)
     dst = np.where(swap[..., None], n1, n2)
     d = np.where(swap[..., None], -d, d)
