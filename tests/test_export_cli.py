@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from st3d_edge.cli import app
 from st3d_edge.runtime.bundle import DeviceIdentity, load_bundle
 from tests.export_reference import write_trained_category
-from tests.test_export_tensorrt import _fake_tensorrt, _Recorder
+from tests.test_export_tensorrt import _fake_tensorrt, _Recorder, onnx_engine_stand_in
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,11 @@ def test_onnx_bundle_with_manifest_sizes_and_parity(workdir):
     res = invoke("--category", "tire", "--workdir", workdir)
     assert res.exit_code == 0, res.output
     bundle = load_bundle(workdir / "tire" / "bundle")
-    assert sorted(p.name for p in bundle.path.iterdir()) == ["manifest.json", "model.onnx"]
+    assert sorted(p.name for p in bundle.path.iterdir()) == [
+        "check_knn.npy", "check_points.npy", "check_scores_fp32.npy", "check_sizes.npy",
+        "manifest.json", "model.onnx",
+    ]  # fmt: skip
+    assert bundle.parity["check_clouds"] == 3
     assert (bundle.category, bundle.n, bundle.k, bundle.d, bundle.precision) == ("tire", 256, 8, 16, "fp32")
     assert bundle.s == pytest.approx(0.004)
     assert bundle.thresholds["pixel"] == 1.5 and bundle.thresholds["image"] == 2.5
@@ -95,6 +99,7 @@ def test_engine_bundle_with_stand_in_tensorrt(workdir, tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt(_Recorder()))
     monkeypatch.setattr(bundle_module, "current_gpu", lambda: ("Orin", "8.7"))
+    onnx_engine_stand_in(monkeypatch)
     out = tmp_path / "all-bundle"
     res = invoke("--category", "tire", "--workdir", workdir, "--format", "all", "--out", out)
     assert res.exit_code == 0, res.output
@@ -106,6 +111,7 @@ def test_engine_bundle_with_stand_in_tensorrt(workdir, tmp_path, monkeypatch):
         256,
     )
     assert {"model.engine", "timing.cache"} <= set(bundle.files)
+    assert bundle.parity["engine_check"]["max_relative_error"] == 0.0  # onnxruntime stood in for it
     assert "engine: TensorRT 10.3.0.26 on Orin" in res.stdout
     config = (out / "triton" / "st3d_tire" / "config.pbtxt").read_text()
     assert 'platform: "tensorrt_plan"' in config

@@ -80,7 +80,7 @@ def export(
         from st3d_edge.console import err, wrote
         from st3d_edge.console import out as stdout
         from st3d_edge.export.bundle_writer import write_bundle
-        from st3d_edge.export.tensorrt_build import EngineOptions
+        from st3d_edge.runtime.tensorrt_build import EngineOptions
 
         run_dir = workdir / category
         target = out if out is not None else run_dir / "bundle"
