@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "train",
     "evaluate",
     "export",
+    "engine",
     "infer",
     "bench",
     "demo",
