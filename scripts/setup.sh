@@ -16,4 +16,4 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
 fi
 
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e ".[train,runtime,dev]"
+python -m pip install -q -e ".[train,baseline,runtime,dev]"

@@ -186,3 +186,17 @@ print("ok")
     assert res.returncode == 0, res.stderr + res.stdout
     assert res.stdout.strip().endswith("ok")
     assert json.loads((bundle_dir / "manifest.json").read_text())["engine"]["precision"] == "fp16"
+
+
+def test_on_a_jetson_missing_tensorrt_points_to_jetpack(monkeypatch):
+    import platform
+
+    from st3d_edge.errors import gpu_extra, missing_tensorrt
+
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert gpu_extra() == "jetson"
+    message = str(missing_tensorrt("needed to build a TensorRT engine"))
+    assert "comes with JetPack" in message and "--system-site-packages" in message
+    assert "[gpu]" not in message
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert gpu_extra() == "gpu" and "st3d-edge[gpu]" in str(missing_tensorrt())
