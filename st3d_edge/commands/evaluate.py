@@ -1,4 +1,9 @@
-"""`st3d-edge evaluate`: the MVTec 3D-AD protocol on the test split of trained categories."""
+"""`st3d-edge evaluate`: the MVTec 3D-AD protocol on the test split of trained categories.
+
+With ``--model BUNDLE`` it evaluates what is deployed instead: the bundle's ONNX graphs (or its
+TensorRT engine) through the runtime pipeline ``infer`` uses, one row per variant, without torch
+(``st3d_edge.evaluation.deployed``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import DeviceChoice, print_error, user_errors
+from st3d_edge.commands._common import BackendChoice, DeviceChoice, print_error, user_errors
+from st3d_edge.commands.export import Precision
 from st3d_edge.train.options import SamplerChoice
 
 
@@ -34,8 +40,26 @@ def evaluate_command(
     sampler: Annotated[
         SamplerChoice | None, typer.Option(help="Override the point sampler recorded in the model's config.")
     ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Evaluate this export bundle through the runtime pipeline instead."),
+    ] = None,
+    precision: Annotated[
+        list[Precision] | None,
+        typer.Option(help="With --model: ONNX graph(s) to evaluate (repeat; default: every one it has)."),
+    ] = None,
+    backend: Annotated[
+        BackendChoice,
+        typer.Option(help="With --model: onnxruntime (the ONNX graphs) or tensorrt (the bundle's engine)."),
+    ] = BackendChoice.onnxruntime,
+    with_torch: Annotated[
+        bool, typer.Option("--with-torch", help="With --model: add the run folder's PyTorch model as a row.")
+    ] = False,
 ) -> None:
     """Evaluate trained categories: AU-PRO at several FPR limits, image AUROC, time and memory."""
+    if model is not None:
+        evaluate_deployed(data, model, precision, backend, with_torch, workdir, out)
+        return
     with user_errors():
         from st3d_edge.console import out as stdout
         from st3d_edge.console import wrote
@@ -86,6 +110,48 @@ def evaluate_command(
         if failed:
             print_error(f"{len(failed)} of {len(categories)} categories failed: {', '.join(failed)}")
             raise typer.Exit(1)
+
+
+def evaluate_deployed(
+    data: Path,
+    model: Path,
+    precisions: list[Precision] | None,
+    backend: BackendChoice,
+    with_torch: bool,
+    workdir: Path,
+    out: Path | None,
+) -> None:
+    """``evaluate --model``: one comparison table of the bundle's variants (and the PyTorch run)."""
+    with user_errors():
+        from st3d_edge.console import out as stdout
+        from st3d_edge.console import wrote
+        from st3d_edge.errors import St3dError, file_error
+        from st3d_edge.evaluation import deployed
+        from st3d_edge.evaluation.report import write_reports
+        from st3d_edge.runtime.bundle import load_bundle
+
+        if not data.is_dir():
+            raise file_error(data, "dataset root not found")
+        bundle = load_bundle(model)
+        if backend == BackendChoice.auto:
+            raise St3dError("evaluate --model takes --backend onnxruntime or tensorrt, not auto")
+        variants = [deployed.torch_variant(workdir / bundle.category)] if with_torch else []
+        if backend == BackendChoice.tensorrt:
+            variants.append(deployed.engine_variant(bundle))
+        else:
+            variants += deployed.onnx_variants(bundle, [p.value for p in precisions] if precisions else None)
+        results = [deployed.evaluate_variant(data, bundle, variant) for variant in variants]
+        stdout.print(
+            f"{bundle.category} from {bundle.path} on {data} (runtime pipeline: {bundle.sampler}, kNN k = "
+            f"{bundle.k}, n = {bundle.n}, IDW fill)",
+            highlight=False,
+        )
+        stdout.print(deployed.comparison_table(results), highlight=False, markup=False)
+        out_dir = out or bundle.path.parent / "evaluation-deployed"
+        for result in results:
+            stem = "-".join(result.method.replace("(", "").replace(")", "").split())
+            for path in write_reports([result], out_dir, stem=stem):
+                wrote(path)
 
 
 def register(app: typer.Typer) -> None:
