@@ -99,8 +99,31 @@ def test_gt_is_exactly_the_pixels_the_defect_changed(kind, category):
     off_gt = np.abs(full_good.depth - full_bad.depth)[~gt]
     assert off_gt.max() <= synthetic.GT_EPSILON, "off the gt, depth moved by rounding at most"
     far = ~scene.rays_near(defect)
-    assert far.sum() > 0.8 * size * size
+    assert far.sum() > 0.7 * size * size  # the region covers the defect's shadow segments too
     assert_close(full_good.depth[far], full_bad.depth[far], **EXACT, what="depth far from the defect")
+
+
+def _dense_shadow(height, point, light, z_top, steps=4000) -> bool:
+    """Reference: the segment towards the light sampled densely up to z_top, under the surface anywhere?"""
+    if point[2] <= 0.0 and height(np.array([point[0]]), np.array([point[1]]))[0] > 0.0:
+        return False
+    t = np.linspace(0.0, (z_top - point[2]) / (light[2] - point[2]), steps)[1:]
+    x, y, z = (point[:, None] + (light - point)[:, None] * t).reshape(3, -1)
+    return bool(np.any(height(x, y) > z + 1e-6))
+
+
+def test_projector_shadows_leave_holes_beside_walls():
+    scene = _scene("bracket", 96, seed=3)
+    clean = scene.render()
+    cam = scene.camera
+    projector = cam.centre() + cam.rotation() @ np.array([cam.projector_offset, 0.0, 0.0])
+    height = scene.height()
+    shadowed = [_dense_shadow(height, p, projector, scene.z_top) for p in clean.world.reshape(-1, 3)]
+    shadowed = np.array(shadowed).reshape(96, 96)
+    assert shadowed.sum() > 20, "tall walls cast projector shadows"
+    # the reference samples the segment continuously, the renderer on height levels: points at the
+    # very foot of a wall may fall either way
+    assert clean.valid[shadowed].sum() <= 0.05 * shadowed.sum(), "no depth where the projector cannot reach"
 
 
 def test_grazing_surfaces_return_no_depth_and_the_plane_does():
@@ -112,16 +135,18 @@ def test_grazing_surfaces_return_no_depth_and_the_plane_does():
     centre = cam.centre()
     projector = centre + cam.rotation() @ np.array([cam.projector_offset, 0.0, 0.0])
     expected = np.zeros((64, 64), dtype=bool)
+    height = scene.height()
     for r in range(64):
         for c in range(64):
             p, n = clean.world[r, c], clean.normal[r, c]
             to_cam = (centre - p) / np.linalg.norm(centre - p)
             to_proj = (projector - p) / np.linalg.norm(projector - p)
-            expected[r, c] = n @ to_cam >= cam.min_cos and n @ to_proj >= cam.min_cos
+            lit = n @ to_cam >= cam.min_cos and n @ to_proj >= cam.min_cos
+            expected[r, c] = lit and not _dense_shadow(height, p, projector, scene.z_top)
     mismatch = expected != clean.valid
     assert mismatch.sum() <= 2, "only pixels exactly at the angle limit may round differently"
-    plane = clean.world[..., 2] == 0
-    assert clean.valid[plane & (clean.normal[..., 2] == 1.0)].all()
+    plane = (clean.world[..., 2] == 0) & (clean.normal[..., 2] == 1.0)
+    assert clean.valid[plane & expected].all()
 
 
 def test_sensor_noise_and_dropouts():

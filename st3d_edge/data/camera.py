@@ -11,7 +11,9 @@ Decisions the paper leaves open (it uses real MVTec 3D-AD scans):
   focal length scales with the width), so small test images show the same scene as 800x800 ones.
 - A pixel returns no depth (all-zero xyz) when the camera or the projector (0.08 m beside the
   camera, as in a structured-light scanner) sees its surface at a grazing angle, steeper than
-  ``acos(min_cos)`` = 78 degrees; projector shadows are not modelled.
+  ``acos(min_cos)`` = 78 degrees, or when the projector's light to it is blocked by the part
+  (a projector shadow: beside steep walls a real structured-light scan has holes as wide as the
+  wall is tall times the projector's angle, a few millimetres here).
 - Intersection: each ray is marched down in fixed steps of world height from ``z_top`` to the plane
   and refined by bisection. Every ray evaluates the height field only along itself, on levels fixed
   by ``z_top``, so changing the scene in one place leaves the other pixels bit-identical; this is
@@ -240,6 +242,7 @@ def render(
     cos_cam = np.einsum("ij,ij->i", normal, to_camera)
     cos_proj = np.einsum("ij,ij->i", normal, to_projector)
     valid = (cos_cam >= camera.min_cos) & (cos_proj >= camera.min_cos)
+    valid[valid & active] &= ~in_shadow(height, world[valid & active], projector, min(highest, z_top))
     shape = (camera.height, camera.width)
     return Render(
         depth=t.reshape(shape),
@@ -247,6 +250,37 @@ def render(
         world=world.reshape(*shape, 3),
         normal=normal.reshape(*shape, 3),
     )
+
+
+def in_shadow(height: HeightField, points: np.ndarray, light: np.ndarray, highest: float) -> np.ndarray:
+    """Whether the segment from each surface point towards ``light`` passes under the height field.
+
+    The segment is sampled on fixed world-height levels above each point (one :data:`MARCH_STEP`
+    apart, up to ``highest``), so a point's shadow depends only on the heights along its own
+    segment, which drifts sideways at most :func:`shadow_drift` from the point.
+    """
+    shadow = np.zeros(len(points), dtype=bool)
+    if len(points) == 0:
+        return shadow
+    direction = light - points
+    for k in range(1, int(np.ceil(highest / MARCH_STEP)) + 1):
+        z = points[:, 2] + k * MARCH_STEP
+        todo = np.flatnonzero(~shadow & (z < highest))
+        if todo.size == 0:
+            break
+        t = (z[todo] - points[todo, 2]) / direction[todo, 2]
+        x = points[todo, 0] + t * direction[todo, 0]
+        y = points[todo, 1] + t * direction[todo, 1]
+        shadow[todo] = height(x, y) > z[todo]
+    return shadow
+
+
+def shadow_drift(camera: Camera, z_top: float, reach: float) -> float:
+    """How far sideways a shadow segment from a point within ``reach`` of the origin runs below ``z_top``."""
+    rot = camera.rotation()
+    projector = camera.centre() + rot @ np.array([camera.projector_offset, 0.0, 0.0])
+    sideways = float(np.hypot(*projector[:2])) + reach
+    return z_top * sideways / (float(projector[2]) - z_top)
 
 
 def merge(base: Render, patch: Render, where: np.ndarray) -> Render:

@@ -222,6 +222,51 @@ def make_potato(rng: np.random.Generator) -> Part:
     return Part(height, max(a, b) * 1.11, tall + 0.0012)
 
 
+def make_bracket(rng: np.random.Generator) -> Part:
+    """A U-channel bracket: a thick base with two sharp upright walls and two round bolt holes.
+
+    The vertical walls leave missing-data gaps and occlusion shadows beside them, and the bolt
+    holes show the table through sharp-edged bores: the part family where kNN neighbourhoods
+    are most often cut by holes.
+    """
+    a = rng.uniform(0.018, 0.022)  # half length along u
+    b = rng.uniform(0.012, 0.015)  # half width along v
+    base = rng.uniform(0.007, 0.009)
+    wall = rng.uniform(0.011, 0.013)
+    wall_thick = rng.uniform(0.003, 0.004)
+    bolt = rng.uniform(0.0025, 0.003)
+    bolt_u = rng.uniform(0.45, 0.6) * a
+
+    def height(u, v):
+        inside = (np.abs(u) < a) & (np.abs(v) < b)
+        walls = np.abs(v) > b - wall_thick
+        bores = np.minimum(np.hypot(u - bolt_u, v), np.hypot(u + bolt_u, v)) < bolt
+        h = np.where(walls, wall, base)
+        return np.where(inside & ~(bores & ~walls), h, 0.0)
+
+    return Part(height, float(np.hypot(a, b)), wall)
+
+
+def make_stepblock(rng: np.random.Generator) -> Part:
+    """A stepped block: three terraces with sharp step walls and a rectangular pocket in the top one."""
+    a = rng.uniform(0.018, 0.022)
+    b = rng.uniform(0.011, 0.014)
+    tops = np.sort(rng.uniform(0.006, 0.013, 3))[::-1] + np.array([0.002, 0.0, -0.001])
+    split = rng.uniform(-0.25, 0.25) * a
+    pocket = (rng.uniform(0.003, 0.0045), rng.uniform(0.0025, 0.0035), rng.uniform(0.002, 0.003))
+
+    def height(u, v):
+        inside = (np.abs(u) < a) & (np.abs(v) < b)
+        first, second = split - a / 3, split + a / 3
+        h = np.where(u < first, tops[0], np.where(u < second, tops[1], tops[2]))
+        pu = (-a + first) / 2  # the pocket sits in the middle of the top terrace
+        in_pocket = (np.abs(u - pu) < pocket[0]) & (np.abs(v) < pocket[1])
+        h = np.where(in_pocket, h - pocket[2], h)
+        return np.where(inside, h, 0.0)
+
+    return Part(height, float(np.hypot(a, b)), float(tops[0]))
+
+
 MAKERS: dict[str, Callable[[np.random.Generator], Part]] = {
     "tire": make_tire,
     "bagel": make_bagel,
@@ -230,4 +275,6 @@ MAKERS: dict[str, Callable[[np.random.Generator], Part]] = {
     "foam": make_foam,
     "potato": make_potato,
     "carrot": make_carrot,
+    "bracket": make_bracket,
+    "stepblock": make_stepblock,
 }

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from st3d_edge.data.camera import Camera, Render, merge, rays_near_point, render
+from st3d_edge.data.camera import Camera, Render, merge, rays_near_point, render, shadow_drift
 from st3d_edge.data.defects import HEIGHT_ADDED, REACH, Defect, draw_defect
 from st3d_edge.data.names import CATEGORIES, DEFECTS
 from st3d_edge.data.shapes import MAKERS, Part
@@ -53,6 +53,8 @@ ALBEDO = {
     "foam": (0.9, 0.9, 0.85),
     "potato": (0.8, 0.7, 0.4),
     "carrot": (0.95, 0.5, 0.1),
+    "bracket": (0.6, 0.62, 0.65),
+    "stepblock": (0.35, 0.4, 0.45),
 }
 LIGHT = np.array([0.4, -0.3, 1.0]) / np.linalg.norm([0.4, -0.3, 1.0])
 
@@ -95,8 +97,10 @@ class Scene:
         return render(self.camera, self.height(defect), self.z_top, bbox, select)
 
     def rays_near(self, defect: Defect) -> np.ndarray:
-        """(H, W) mask of the pixels whose rays pass near enough to ``defect`` to be changed by it."""
-        return rays_near_point(self.camera, self.z_top, self.to_world(*defect.centre), defect.reach)
+        """(H, W) mask of the pixels whose rays (or their shadow segments) pass near enough to
+        ``defect`` to be changed by it."""
+        drift = shadow_drift(self.camera, self.z_top, self.part.radius + REACH + POSITION_JITTER)
+        return rays_near_point(self.camera, self.z_top, self.to_world(*defect.centre), defect.reach + drift)
 
 
 def draw_scene(category: str, rng: np.random.Generator, size: tuple[int, int]) -> Scene:
