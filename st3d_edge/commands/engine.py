@@ -12,7 +12,13 @@ from typing import Annotated
 import typer
 
 from st3d_edge.commands._common import user_errors
-from st3d_edge.commands.export import Precision
+from st3d_edge.commands.export import (
+    Precision,
+    ProfileMaxOption,
+    ProfileMinOption,
+    ProfileOptOption,
+    WorkspaceOption,
+)
 
 
 def engine(
@@ -21,16 +27,10 @@ def engine(
         Precision | None,
         typer.Option("--precision", help="Graph to build from (default: the bundle's precision)."),
     ] = None,
-    profile_min: Annotated[
-        int | None, typer.Option("--profile-min", help="Engine profile: fewest points (default: 1024).")
-    ] = None,
-    profile_opt: Annotated[
-        int | None, typer.Option("--profile-opt", help="Engine profile: points tuned for (default: n).")
-    ] = None,
-    profile_max: Annotated[
-        int | None, typer.Option("--profile-max", help="Engine profile: most points (default: n).")
-    ] = None,
-    workspace_mib: Annotated[int, typer.Option("--workspace-mib", help="TensorRT workspace limit.")] = 2048,
+    profile_min: ProfileMinOption = None,
+    profile_opt: ProfileOptOption = None,
+    profile_max: ProfileMaxOption = None,
+    workspace_mib: WorkspaceOption = 2048,
 ) -> None:
     """Build, check against onnxruntime and add a TensorRT engine to a bundle, on this device."""
     with user_errors():

@@ -30,6 +30,19 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
+# TensorRT engine options, shared with `st3d-edge engine`.
+ProfileMinOption = Annotated[
+    int | None, typer.Option("--profile-min", help="Engine profile: fewest points (default: 1024).")
+]
+ProfileOptOption = Annotated[
+    int | None, typer.Option("--profile-opt", help="Engine profile: points tuned for (default: n).")
+]
+ProfileMaxOption = Annotated[
+    int | None, typer.Option("--profile-max", help="Engine profile: most points (default: n).")
+]
+WorkspaceOption = Annotated[int, typer.Option("--workspace-mib", help="TensorRT workspace limit.")]
+
+
 def _size(size: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
@@ -61,16 +74,10 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", help="Bundle folder (default: <workdir>/<category>/bundle).")
     ] = None,
-    profile_min: Annotated[
-        int | None, typer.Option("--profile-min", help="Engine profile: fewest points (default: 1024).")
-    ] = None,
-    profile_opt: Annotated[
-        int | None, typer.Option("--profile-opt", help="Engine profile: points tuned for (default: n).")
-    ] = None,
-    profile_max: Annotated[
-        int | None, typer.Option("--profile-max", help="Engine profile: most points (default: n).")
-    ] = None,
-    workspace_mib: Annotated[int, typer.Option("--workspace-mib", help="TensorRT workspace limit.")] = 2048,
+    profile_min: ProfileMinOption = None,
+    profile_opt: ProfileOptOption = None,
+    profile_max: ProfileMaxOption = None,
+    workspace_mib: WorkspaceOption = 2048,
     debug_outputs: Annotated[
         bool, typer.Option("--debug-outputs", help="Also output student and normalised teacher features.")
     ] = False,
