@@ -36,12 +36,12 @@ def tiny(tmp_path_factory):
     preset.student.random_teacher = True
     run_dir = root / "runs" / CATEGORY
     train_category(run_dir, preset, data_root=data, category=CATEGORY, progress=False)
-    write_bundle(run_dir, run_dir / "bundle", precision="fp16")
-    return data, root / "runs"
+    report = write_bundle(run_dir, run_dir / "bundle", precision="fp16")
+    return data, root / "runs", report
 
 
 def test_fp32_graph_matches_pytorch_through_the_same_pipeline(tiny, tmp_path):
-    data, runs = tiny
+    data, runs, _ = tiny
     res = CliRunner().invoke(
         app,
         ["evaluate", "--data", str(data), "--model", str(runs / "tire" / "bundle"), "--with-torch",
@@ -69,7 +69,7 @@ def test_deployed_maps_are_the_maps_infer_writes(tiny):
     from st3d_edge.runtime.bundle import load_bundle
     from st3d_edge.runtime.pipeline import build_scorer
 
-    data, runs = tiny
+    data, runs, _ = tiny
     bundle = load_bundle(runs / "tire" / "bundle")
     (variant,) = onnx_variants(bundle, ["fp32"])
     from st3d_edge.runtime.pipeline import ScanScorer
@@ -82,7 +82,7 @@ def test_deployed_maps_are_the_maps_infer_writes(tiny):
 
 
 def test_evaluate_model_runs_with_torch_blocked(tiny, tmp_path):
-    data, runs = tiny
+    data, runs, _ = tiny
     code = f"""
 from typer.testing import CliRunner
 from st3d_edge.cli import app
@@ -99,10 +99,35 @@ print(res.stdout)
 
 
 def test_engine_row_needs_an_engine_for_this_device(tiny):
-    data, runs = tiny
+    data, runs, _ = tiny
     res = CliRunner().invoke(
         app,
         ["evaluate", "--data", str(data), "--model", str(runs / "tire" / "bundle"), "--backend", "tensorrt"],
     )
     assert res.exit_code == 2
     assert "has no TensorRT engine" in res.output and "Traceback" not in res.output
+
+
+def test_fp16_export_reports_its_change_on_the_validation_scans(tiny):
+    _, _, report = tiny
+    change = report.fp16_validation
+    assert change is not None, report.fp16_validation_skipped
+    assert change["split"] == "validation" and change["scans"] == 2
+    assert 0 < change["max_image_score_change"] < 5e-2  # FP16 really ran, and stayed close
+    assert set(change["pixels_over_threshold"]) == {"fp32", "fp16"}
+
+
+def test_fp16_validation_is_skipped_when_the_data_is_gone(tiny, tmp_path):
+    import json
+    import shutil
+
+    from st3d_edge.export.bundle_writer import fp16_validation
+    from st3d_edge.runtime.bundle import load_bundle
+
+    _, runs, _ = tiny
+    run_dir = Path(shutil.copytree(runs / "tire", tmp_path / "tire"))
+    config = json.loads((run_dir / "config.json").read_text())
+    config["job"]["data"] = str(tmp_path / "gone")
+    (run_dir / "config.json").write_text(json.dumps(config))
+    change, why = fp16_validation(load_bundle(run_dir / "bundle"), run_dir)
+    assert change is None and "validation scans are not at" in why

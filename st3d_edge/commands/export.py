@@ -117,6 +117,17 @@ def export(
                 f"fp16 graph vs fp32 graph: max relative drift {parity['fp16_max_relative_drift']:.2e}",
                 highlight=False,
             )
+        change = report.fp16_validation
+        if change is not None:
+            pixels = change["pixels_over_threshold"]
+            stdout.print(
+                f"fp16 vs fp32 on {change['scans']} {change['split']} scans: image score max change "
+                f"{change['max_image_score_change']:.2e} (relative), {change['verdict_changes']} verdicts "
+                f"changed, pixels over the threshold {pixels['fp32']} -> {pixels['fp16']}",
+                highlight=False,
+            )
+        elif report.fp16_validation_skipped:
+            err.print(f"fp16 vs fp32 on validation scans: skipped ({report.fp16_validation_skipped})")
         if bundle.engine is not None:
             engine, device = bundle.engine, bundle.engine.device
             stdout.print(

@@ -148,3 +148,34 @@ def comparison_table(results: list[CategoryResult]) -> str:
 
     lines = [line(cells) for cells in [header, ["-" * w for w in widths], *rows]]
     return "\n".join(lines)
+
+
+def precision_change(bundle: Bundle, data_root: str | Path, split: str = "validation") -> dict[str, Any]:
+    """What the FP16 graph changes against the FP32 graph on a split's good scans (the validation ones).
+
+    Through the runtime pipeline, both graphs on the same samples: the largest relative change of
+    an image score, the verdicts that flip, and the pixels above the pixel threshold (the false
+    alarms on good parts, which is what a threshold calibrated on FP32 scores can lose).
+    """
+    from st3d_edge.data.mvtec import good_scan_paths, read_scan
+    from st3d_edge.runtime.pipeline import ScanScorer
+
+    paths = good_scan_paths(data_root, bundle.category, split)
+    if not paths:
+        raise file_error(Path(data_root) / bundle.category / split, "no good scans to compare the graphs on")
+    fp32, fp16 = (ScanScorer(bundle, v.backend) for v in onnx_variants(bundle, ["fp32", "fp16"], threads=2))
+    image_change, flips, pixels = 0.0, 0, {"fp32": 0, "fp16": 0}
+    for path in paths:
+        scan = read_scan(path)
+        a, b = fp32.score(scan), fp16.score(scan)
+        image_change = max(image_change, abs(b.image_score - a.image_score) / max(abs(a.image_score), 1e-12))
+        flips += a.verdict != b.verdict
+        pixels["fp32"] += a.anomalous_pixels or 0
+        pixels["fp16"] += b.anomalous_pixels or 0
+    return {
+        "split": split,
+        "scans": len(paths),
+        "max_image_score_change": image_change,
+        "verdict_changes": flips,
+        "pixels_over_threshold": pixels,
+    }

@@ -41,6 +41,8 @@ class ExportReport:
     parity: dict
     triton_dir: Path | None = None
     sizes: dict[str, int] = field(default_factory=dict)
+    fp16_validation: dict | None = None  # evaluation.deployed.precision_change on the validation scans
+    fp16_validation_skipped: str = ""  # why there is none, for an FP16 export
 
 
 def parity_clouds(n: int, k: int, s: float, count: int = PARITY_CLOUDS, seed: int = 0):
@@ -218,4 +220,19 @@ def write_bundle(
     final = dataclasses.replace(bundle, path=out_dir)
     sizes = {name: entry.size for name, entry in final.files.items()}
     moved_triton = out_dir / triton_dir.relative_to(tmp) if triton_dir else None
-    return ExportReport(final, parity, moved_triton, sizes)
+    report = ExportReport(final, parity, moved_triton, sizes)
+    if precision == "fp16":
+        report.fp16_validation, report.fp16_validation_skipped = fp16_validation(final, run_dir)
+    return report
+
+
+def fp16_validation(bundle: Bundle, run_dir: Path) -> tuple[dict | None, str]:
+    """The FP16 graph's change on the validation scans the run was trained with, or why not."""
+    import json
+
+    from st3d_edge.evaluation.deployed import precision_change
+
+    data = json.loads((run_dir / "config.json").read_text()).get("job", {}).get("data")
+    if not data or not (Path(data) / bundle.category / "validation").is_dir():
+        return None, f"the run's validation scans are not at {data or '(no data folder recorded)'}"
+    return precision_change(bundle, data), ""
