@@ -13,6 +13,7 @@ if [ "${1:-}" = "--only" ]; then
     shift
     specs=("$@")
 else
+    # tomllib needs Python 3.11 here (the machine running the check, not the target)
     mapfile -t specs < <(python3 - <<'EOF'
 import tomllib
 
