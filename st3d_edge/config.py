@@ -36,6 +36,9 @@ class ModelConfig:
     decoder_points: int = 1024
     absolute_coords: bool = False  # paper ablation: concatenate absolute coordinates to G
     sampler: str = "fps"  # how a cloud is reduced to n points, see st3d_edge.geometry.sampling
+    # the anomaly score: "fused" (student error + FPFH memory bank, the default) or "student"
+    # (the paper's 3D-ST alone); see st3d_edge.calibration.scoring
+    scoring: str = "fused"
 
     @property
     def lfa_layers(self) -> int:
@@ -48,16 +51,24 @@ class PretrainConfig:
     scenes_val: int = 50
     objects_per_scene: int = 10
     surface_points: int = 0  # points sampled from the scene's surfaces before FPS; 0 = 4 * n
+    # "surface": the paper's surface-sampled objects; "depth": generic solids seen by the virtual
+    # depth camera (st3d_edge.data.depth_scenes); "mixed": the two alternately
+    scenes: str = "surface"
     epochs: int = 250
     lr: float = 1e-3
     weight_decay: float = 1e-6
     samples_per_step: int = 16
     seed: int = 0
+    cosine_lr: bool = False  # decay the learning rate over the epochs (train.loop.epoch_lr)
 
 
 @dataclass
 class StudentConfig:
     epochs: int = 100
+    # when > 0, the epochs are chosen so that training takes about this many optimizer steps
+    # whatever the number of training scans (student_epochs), so small categories converge too
+    steps: int = 0
+    cosine_lr: bool = False
     lr: float = 1e-3
     weight_decay: float = 1e-5
     seed: int = 0
@@ -72,15 +83,30 @@ class Preset:
     student: StudentConfig = field(default_factory=StudentConfig)
 
 
+def student_epochs(config: StudentConfig, train_scans: int) -> int:
+    """The epochs a student trains for: ``config.epochs``, or enough for ``config.steps`` steps."""
+    if config.steps > 0:
+        return max(1, -(-config.steps // max(train_scans, 1)))
+    return config.epochs
+
+
 def _preset(name: str) -> Preset:
     if name == "paper":
         return Preset("paper")
     if name == "cpu":
         return Preset(
             "cpu",
-            ModelConfig(d=64, k=16, n=2048, decoder_points=256),
-            PretrainConfig(scenes_train=64, scenes_val=4, objects_per_scene=5, epochs=40, samples_per_step=8),
-            StudentConfig(epochs=40),
+            ModelConfig(d=64, k=8, n=4096, decoder_points=256),
+            PretrainConfig(
+                scenes_train=200,
+                scenes_val=8,
+                objects_per_scene=5,
+                epochs=24,
+                samples_per_step=8,
+                scenes="mixed",
+                cosine_lr=True,
+            ),
+            StudentConfig(epochs=40, steps=1000, cosine_lr=True),
         )
     if name == "tiny":
         return Preset(

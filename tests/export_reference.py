@@ -101,5 +101,23 @@ def write_trained_category(run_dir, *, preset: str = "tiny", seed: int = 0, thre
     save_stats(run_dir / "stats", 0.004, rng.normal(0, 0.3, d), rng.uniform(0.5, 2.0, d))
     if thresholds:
         save_thresholds(run_dir / "thresholds.json", Thresholds(pixel=1.5, image=2.5, validation_scans=3))
+    if config.model.scoring == "fused":
+        write_geometric_bank(run_dir, 0.004, seed)
     torch.manual_seed(seed)
     return run_dir
+
+
+def write_geometric_bank(run_dir, s: float, seed: int = 0):
+    """The fused scoring's bank and standardisation, fitted on two synthetic patches of spacing s."""
+    from st3d_edge.calibration.fusion import Fusion
+    from st3d_edge.calibration.geometric import GeometricScore, GeometricSettings
+    from st3d_edge.calibration.scoring import save_scoring
+
+    rng = np.random.default_rng(seed)
+    patches = []
+    for _ in range(2):
+        uv = rng.uniform(-20 * s, 20 * s, (600, 2))
+        z = 1.0 + 0.05 * np.sin(uv[:, 0] / (5 * s)) * s * 10 + rng.normal(0, 0.05 * s, 600)
+        patches.append(np.column_stack([uv, z]).astype(np.float32))
+    geometric = GeometricScore.fit(patches, GeometricSettings(s=s), fraction=0.25)
+    save_scoring(run_dir, geometric, Fusion(0.5, 0.2, 20.0, 10.0))

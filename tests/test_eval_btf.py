@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from st3d_edge.evaluation.btf import BtfBaseline, fpfh_descriptors, greedy_coreset
+from st3d_edge.calibration.memory_bank import greedy_coreset
+from st3d_edge.evaluation.btf import BtfBaseline, fpfh_descriptors
 from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
 
 
@@ -48,11 +49,11 @@ def test_fpfh_shape():
 
 def test_scores_are_distances_to_the_nearest_bank_descriptor():
     baseline = BtfBaseline(n=500, k=8, coreset_fraction=0.3).fit([surface(1), surface(2)])
-    assert len(baseline.bank) == round(0.3 * 1000)
+    assert len(baseline.bank.bank) == round(0.3 * 1000)
     idx, knn, scores = baseline(surface(3, bump=True))
     assert knn.shape == (500, 8) and len(idx) == 500
     descriptors = baseline._describe(surface(3, bump=True)[idx])
-    brute = np.sqrt(((descriptors[:, None, :] - baseline.bank[None, :, :]) ** 2).sum(-1)).min(axis=1)
+    brute = np.sqrt(((descriptors[:, None, :] - baseline.bank.bank[None, :, :]) ** 2).sum(-1)).min(axis=1)
     assert_close(scores, brute, **FLOAT32_SAME_MATH, what="nearest bank distance")
 
 

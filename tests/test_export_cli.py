@@ -29,11 +29,13 @@ def test_onnx_bundle_with_manifest_sizes_and_parity(workdir):
     res = invoke("--category", "tire", "--workdir", workdir)
     assert res.exit_code == 0, res.output
     bundle = load_bundle(workdir / "tire" / "bundle")
-    assert sorted(p.name for p in bundle.path.iterdir()) == [
+    names = sorted(p.name for p in bundle.path.iterdir())
+    assert names == [
         "check_knn.npy", "check_points.npy", "check_scores_fp32.npy", "check_sizes.npy",
-        "manifest.json", "model.onnx",
+        "geometric_bank.npy", "manifest.json", "model.onnx",
     ]  # fmt: skip
     assert bundle.parity["check_clouds"] == 3
+    assert bundle.scoring["method"] == "fused" and bundle.scoring["bank"] == "geometric_bank.npy"
     assert (bundle.category, bundle.n, bundle.k, bundle.d, bundle.precision) == ("tire", 256, 8, 16, "fp32")
     assert bundle.s == pytest.approx(0.004)
     assert bundle.thresholds["pixel"] == 1.5 and bundle.thresholds["image"] == 2.5

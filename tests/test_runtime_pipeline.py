@@ -146,3 +146,37 @@ def test_thresholds_and_verdicts():
     assert verdict_for(3.0, 2.0) == "anomalous"
     assert verdict_for(2.0, 2.0) == "good"
     assert verdict_for(2.0, None) == "unknown"
+
+
+def test_fused_scoring_fuses_the_graph_output_with_the_geometric_score(backend):
+    from st3d_edge.calibration.fusion import Fusion
+    from st3d_edge.calibration.geometric import GeometricScore, GeometricSettings
+    from st3d_edge.calibration.scoring import Scoring
+
+    scan = toy_scan(organized_cloud(20, 24, seed=2), Path("part/xyz/001.tiff"))
+    good = toy_scan(organized_cloud(20, 24, seed=3, bump=False)).points
+    geometric = GeometricScore.fit([good], GeometricSettings(s=0.05), fraction=0.5)
+    fusion = Fusion(0.1, 0.5, 30.0, 8.0, 1.0, 0.7)
+    bundle = ToyBundle(n=120, k=K, sampler="fps-exact")
+    result = ScanScorer(bundle, backend, CpuGeometry(workers=1), Scoring("fused", geometric, fusion)).score(
+        scan
+    )
+
+    samples = scan.points[fps_exact(scan.points, 120)]
+    knn = _knn_reference(samples, K)
+    toy = toy_scores_reference(samples, knn).astype(np.float64)
+    distances = (_fpfh_slow(samples)[:, None, :] - geometric.bank.bank[None]) ** 2
+    geo = np.sqrt(distances.sum(-1).min(axis=1))
+    fused = 1.0 * (toy - 0.1) / 0.5 + 0.7 * (geo - 30.0) / 8.0
+    filled = _idw_reference(samples.astype(np.float64), fused, scan.points)
+    assert_close(result.anomaly_map[scan.valid], filled, **FLOAT32_DIFFERENT_KERNELS, what="fused map")
+    assert_close(
+        result.image_score, _image_score_reference(fused, knn), **FLOAT32_DIFFERENT_KERNELS, what="image"
+    )
+    assert "geometric" in result.ms
+
+
+def _fpfh_slow(points):
+    from st3d_edge.geometry.fpfh import fpfh_reference
+
+    return fpfh_reference(points, 2.0 * 0.05, 5.0 * 0.05).astype(np.float64)

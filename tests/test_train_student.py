@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from st3d_edge.calibration.scoring import load_scoring
 from st3d_edge.calibration.thresholds import load_thresholds, pixel_threshold
 from st3d_edge.data.mvtec import read_scan, scan_paths
 from st3d_edge.errors import St3dError
@@ -94,7 +95,7 @@ def test_validation_loss_and_thresholds_match_reference(setup):
     teacher, student, s, mu, sigma, preset = load_category(result.run_dir)
     mu_t, sigma_t = torch.from_numpy(mu), torch.from_numpy(sigma)
     scorer = Scorer(teacher, student, s, mu, sigma).eval()
-    losses, scores, images = [], [], []
+    losses, scores = [], []
     with torch.no_grad():
         for points, knn in _clouds(data, "validation", preset):
             p, k = _torch(points, knn, s)
@@ -103,13 +104,21 @@ def test_validation_loss_and_thresholds_match_reference(setup):
             point_scores = scorer(torch.from_numpy(points), torch.from_numpy(knn.astype(np.int64))).numpy()
             assert_close(point_scores, (diff**2).sum(1).sqrt().numpy(), **FLOAT32_SAME_MATH, what="eq. 6")
             scores.append(point_scores)
-            images.append(image_score(points, point_scores, knn, neighbours=8))
     assert_close(result.best_val, np.mean(losses), **FLOAT32_SAME_MATH, what="best validation loss")
     saved = load_thresholds(result.run_dir / "thresholds.json")
     assert saved.pixel_fpr == 0.01 and saved.validation_scans == 2
-    assert_close(
-        saved.pixel, pixel_threshold(np.concatenate(scores), 0.01), **FLOAT32_SAME_MATH, what="pixel"
-    )
+    # the shipped scoring fuses the student's error with the geometric score, standardised on
+    # these very validation points
+    assert preset.model.scoring == "fused"
+    geometric = load_scoring(result.run_dir, "fused").geometric
+    clouds = _clouds(data, "validation", preset)
+    geo = [geometric(points) for points, _ in clouds]
+    st, g = np.concatenate(scores).astype(np.float64), np.concatenate(geo).astype(np.float64)
+    fused = [
+        (sc - st.mean()) / st.std() + (gs - g.mean()) / g.std() for sc, gs in zip(scores, geo, strict=True)
+    ]
+    images = [image_score(p, f, k, neighbours=8) for (p, k), f in zip(clouds, fused, strict=True)]
+    assert_close(saved.pixel, pixel_threshold(np.concatenate(fused), 0.01), **FLOAT32_SAME_MATH, what="pixel")
     assert_close(saved.image, max(images), **FLOAT32_SAME_MATH, what="image")
 
 

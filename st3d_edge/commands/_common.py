@@ -22,6 +22,13 @@ class DeviceChoice(str, Enum):
     cuda = "cuda"
 
 
+class ScoringChoice(str, Enum):
+    """The anomaly score (st3d_edge.calibration.scoring): the shipped fusion, or 3D-ST alone."""
+
+    fused = "fused"
+    student = "student"
+
+
 class BackendChoice(str, Enum):
     auto = "auto"
     onnxruntime = "onnxruntime"

@@ -3,7 +3,8 @@
 Steps, each printed with where its output went:
 
 1. synthesize a small dataset of one category in the MVTec 3D-AD layout (``<workdir>/data``)
-2. pretrain a small teacher on synthetic scenes (``st3d-edge pretrain``)
+2. use the teacher shipped with the package for the preset, or pretrain a small one on
+   synthetic scenes when none ships (``st3d-edge pretrain``)
 3. train the student for the category (``st3d-edge train``)
 4. evaluate it on the test split (``st3d-edge evaluate``)
 5. export the bundle (``st3d-edge export``, ONNX)
@@ -90,15 +91,26 @@ def run_demo(workdir: Path, preset: str = "cpu", category: str = "tire", seed: i
     where["data"] = data / category
     wrote(where["data"], "synthetic dataset")
 
-    step(2, "pretrain the teacher on synthetic scenes")
-    # --overwrite: the demo starts its run folders over each time it is run.
-    run_command(["pretrain", "--preset", preset, "--workdir", str(runs), "--seed", str(seed), "--overwrite"])
-    where["teacher"] = runs / "teacher"
+    from st3d_edge.config import get_preset
+    from st3d_edge.teachers import shipped_teacher
+
+    shipped = shipped_teacher(get_preset(preset))
+    if shipped is not None:
+        step(2, "use the pretrained teacher shipped with the package")
+        where["teacher"] = shipped
+        err.print(f"teacher: {shipped}", highlight=False)
+    else:
+        step(2, "pretrain the teacher on synthetic scenes")
+        # --overwrite: the demo starts its run folders over each time it is run.
+        run_command(
+            ["pretrain", "--preset", preset, "--workdir", str(runs), "--seed", str(seed), "--overwrite"]
+        )
+        where["teacher"] = runs / "teacher"
 
     step(3, f"train the student for {category}")
     run_command(
         ["train", "--data", str(data), "--category", category, "--preset", preset, "--workdir", str(runs)]
-        + ["--seed", str(seed), "--overwrite"]
+        + ["--teacher", str(where["teacher"]), "--seed", str(seed), "--overwrite"]
     )
     where["student"] = runs / category
 

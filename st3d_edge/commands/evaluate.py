@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import BackendChoice, DeviceChoice, print_error, user_errors
+from st3d_edge.commands._common import BackendChoice, DeviceChoice, ScoringChoice, print_error, user_errors
 from st3d_edge.commands.export import Precision
 from st3d_edge.train.options import SamplerChoice
 
@@ -40,6 +40,19 @@ def evaluate_command(
     sampler: Annotated[
         SamplerChoice | None, typer.Option(help="Override the point sampler recorded in the model's config.")
     ] = None,
+    scoring: Annotated[
+        ScoringChoice | None,
+        typer.Option(
+            help="Anomaly score: fused (student + FPFH bank) or student (3D-ST alone); default: the run's."
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Also print where the top-scoring points of each good test scan lie (holes, border, plane).",
+        ),
+    ] = False,
     model: Annotated[
         Path | None,
         typer.Option("--model", help="Evaluate this export bundle through the runtime pipeline instead."),
@@ -93,8 +106,16 @@ def evaluate_command(
                         device=device_name,
                         maps_dir=maps_dir,
                         sampler=sampler.value if sampler else None,
+                        scoring=scoring.value if scoring else None,
                     )
                 )
+                if explain:
+                    from st3d_edge.evaluation.explain import explain_line, explain_scans
+
+                    for scan_name, shares in explain_scans(
+                        data, name, workdir / name, scoring.value if scoring else None
+                    ):
+                        stdout.print(explain_line(scan_name, shares), highlight=False, markup=False)
             except St3dError as exc:
                 print_error(f"{name}: {exc}")
                 failed.append(name)

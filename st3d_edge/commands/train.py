@@ -14,6 +14,7 @@ from st3d_edge.commands._common import (
     PresetOption,
     ResumeOption,
     RunsDirOption,
+    ScoringChoice,
     TrainDeviceOption,
     dim_option,
     points_option,
@@ -31,7 +32,11 @@ def train_command(
         str | None, typer.Option(help="Run folder name inside --workdir (default: category).")
     ] = None,
     teacher: Annotated[
-        Path | None, typer.Option(help="Teacher run folder (default: <workdir>/teacher).")
+        Path | None,
+        typer.Option(
+            help="Teacher run folder (default: <workdir>/teacher if it exists, else the teacher shipped "
+            "with the package for the preset)."
+        ),
     ] = None,
     random_teacher: Annotated[
         bool, typer.Option("--random-teacher", help="Paper ablation: a randomly initialised teacher.")
@@ -52,6 +57,12 @@ def train_command(
         dim_option("Override the descriptor dimension; must match the teacher's (--dim under torchrun)."),
     ] = None,
     sampler: Annotated[SamplerChoice | None, typer.Option(help="How scans are reduced to n points.")] = None,
+    scoring: Annotated[
+        ScoringChoice,
+        typer.Option(
+            help="Anomaly score to calibrate and ship: fused (student + FPFH bank) or student (3D-ST)."
+        ),
+    ] = ScoringChoice.fused,
     pixel_fpr: Annotated[
         float, typer.Option(help="False-positive rate on good validation points for the pixel threshold.")
     ] = 0.01,
@@ -71,9 +82,11 @@ def train_command(
             preset, seed=seed, n=n, d=d, sampler=sampler, absolute_coords=absolute_coords
         )
         settings.student.random_teacher = random_teacher
+        settings.model.scoring = scoring.value
         if epochs is not None:
             settings.student.epochs = epochs
-        teacher_dir = None if random_teacher else (teacher or workdir / "teacher")
+            settings.student.steps = 0  # an explicit epoch count replaces the preset's step budget
+        teacher_dir = None if random_teacher else resolve_teacher(teacher, workdir, settings)
 
         from st3d_edge.console import err, out, wrote
         from st3d_edge.train.common import torch_threads
@@ -110,6 +123,22 @@ def train_command(
                 f"image {t.image:.6g}",
                 highlight=False,
             )
+
+
+def resolve_teacher(teacher: Path | None, workdir: Path, settings) -> Path:
+    """The teacher folder a run uses: the one given, the workdir's own, or the shipped one.
+
+    Without any, the workdir's (missing) one: training then says how to get a teacher, after
+    it has checked the data.
+    """
+    from st3d_edge.teachers import shipped_teacher
+
+    if teacher is not None:
+        return teacher
+    own = workdir / "teacher"
+    if (own / "teacher.pt").is_file():
+        return own
+    return shipped_teacher(settings) or own
 
 
 def register(app: typer.Typer) -> None:

@@ -27,13 +27,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from st3d_edge.calibration.memory_bank import CORESET_FRACTION, MemoryBank, build_bank
 from st3d_edge.errors import MissingExtraError
 
 NORMAL_RADIUS_S = 2.0
 FEATURE_RADIUS_S = 5.0
 NORMAL_MAX_NN = 30
 FEATURE_MAX_NN = 100
-CORESET_FRACTION = 0.1
 
 
 def fpfh_descriptors(points: np.ndarray, normal_radius: float, feature_radius: float) -> np.ndarray:
@@ -50,27 +50,6 @@ def fpfh_descriptors(points: np.ndarray, normal_radius: float, feature_radius: f
         cloud, o3d.geometry.KDTreeSearchParamHybrid(radius=feature_radius, max_nn=FEATURE_MAX_NN)
     )
     return np.ascontiguousarray(np.asarray(feature.data).T, dtype=np.float32)
-
-
-def greedy_coreset(features: np.ndarray, count: int, start: int = 0) -> np.ndarray:
-    """int64[count] rows chosen greedily: each next row is the one farthest from those chosen.
-
-    Keeps each row's distance to the chosen set and lowers it with every new row, so a pick
-    costs one pass over the features rather than a pass per chosen row.
-    """
-    features = np.asarray(features, dtype=np.float64)
-    total = len(features)
-    count = min(int(count), total)
-    if count <= 0:
-        return np.zeros(0, dtype=np.int64)
-    chosen = np.empty(count, dtype=np.int64)
-    chosen[0] = start
-    nearest = np.sum((features - features[start]) ** 2, axis=1)
-    for i in range(1, count):
-        pick = int(np.argmax(nearest))
-        chosen[i] = pick
-        np.minimum(nearest, np.sum((features - features[pick]) ** 2, axis=1), out=nearest)
-    return chosen
 
 
 class BtfBaseline:
@@ -93,8 +72,7 @@ class BtfBaseline:
         self.coreset_fraction = coreset_fraction
         self.normal_radius_s, self.feature_radius_s = normal_radius_s, feature_radius_s
         self.s: float | None = None
-        self.bank: np.ndarray | None = None
-        self._tree = None
+        self.bank: MemoryBank | None = None
 
     def _sample(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from st3d_edge.geometry.knn import knn_indices
@@ -109,8 +87,6 @@ class BtfBaseline:
 
     def fit(self, clouds: Iterable[np.ndarray]) -> BtfBaseline:
         """Build the memory bank from the valid points of good training scans."""
-        from scipy.spatial import cKDTree
-
         from st3d_edge.geometry.scale import knn_distance_sum, scale_s
 
         sampled_clouds, pairs = [], []
@@ -121,20 +97,14 @@ class BtfBaseline:
         if not sampled_clouds:
             raise ValueError("the baseline needs at least one training cloud")
         self.s = scale_s(pairs)
-        descriptors = np.concatenate([self._describe(c) for c in sampled_clouds])
-        keep = max(1, int(round(self.coreset_fraction * len(descriptors))))
-        if keep < len(descriptors):
-            descriptors = descriptors[greedy_coreset(descriptors, keep)]
-        self.bank = descriptors
-        self._tree = cKDTree(self.bank.astype(np.float64))
+        self.bank = MemoryBank(build_bank((self._describe(c) for c in sampled_clouds), self.coreset_fraction))
         return self
 
     def __call__(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._tree is None:
+        if self.bank is None:
             raise RuntimeError("fit the baseline before scoring")
         idx, sampled, knn = self._sample(np.asarray(points, dtype=np.float32))
-        distance, _ = self._tree.query(self._describe(sampled).astype(np.float64), k=1)
-        return idx, knn, distance.astype(np.float32)
+        return idx, knn, self.bank.distances(self._describe(sampled))
 
 
 def fit_btf_for_category(

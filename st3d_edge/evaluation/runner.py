@@ -4,8 +4,9 @@ The protocol, with the choices the paper leaves open:
 
 * Each test scan's valid points are reduced to the model's n points by the sampler recorded
   in the model's config, the kNN graph is built on the sampled points, and the scorer gives
-  one score per sampled point (paper eq. 6 for 3D-ST; any :data:`PointScorer` works, the
-  "Back to the Feature" baseline uses the same path).
+  one score per sampled point (the run's scoring: paper eq. 6 for 3D-ST alone, fused with the
+  geometric score by default; any :data:`PointScorer` works, the "Back to the Feature"
+  baseline uses the same path).
 * The map of a scan is H x W: sampled points on their pixels, harmonic interpolation for
   every other pixel (:mod:`st3d_edge.evaluation.maps`).
 * Pixel level: PRO curve and AU-PRO at :data:`~st3d_edge.evaluation.pro.LIMITS` over all test
@@ -134,17 +135,21 @@ def evaluate_scans(
 class ModelPointScorer:
     """The trained 3D-ST model of a run folder as a :data:`PointScorer` (torch, CPU or CUDA)."""
 
-    def __init__(self, run_dir: str | Path, device: str = "cpu", sampler: str | None = None) -> None:
+    def __init__(
+        self, run_dir: str | Path, device: str = "cpu", sampler: str | None = None, scoring: str | None = None
+    ) -> None:
         try:
             import torch
         except ImportError:
             raise MissingExtraError("torch", "train", "needed to run the trained model") from None
 
+        from st3d_edge.calibration.scoring import load_scoring
         from st3d_edge.model.scorer import Scorer
         from st3d_edge.train.category_model import load_category
 
         teacher, student, s, mu, sigma, preset = load_category(run_dir)
         self.preset = preset
+        self.scoring = load_scoring(run_dir, scoring or preset.model.scoring)
         self.n, self.k = preset.model.n, preset.model.k
         self.sampler = sampler or preset.model.sampler
         self.device = device
@@ -165,7 +170,7 @@ class ModelPointScorer:
             points_t = torch.from_numpy(sampled).to(self.device)
             scores = self.scorer(points_t, torch.from_numpy(knn.astype(np.int64)).to(self.device))
             scores = scores.cpu().numpy()  # a device-to-host copy waits for the GPU to finish
-        return idx, knn, scores
+        return idx, knn, self.scoring(sampled, scores)
 
     def peak_gpu_mb(self) -> float | None:
         if not self.device.startswith("cuda"):
@@ -184,11 +189,15 @@ def evaluate_category(
     progress: bool = True,
     method: str = "3D-ST",
     on_map: Callable[[Path], None] | None = None,
+    scoring: str | None = None,
 ) -> CategoryResult:
-    """Load the trained model of ``run_dir`` and evaluate it on ``<data_root>/<category>/test``."""
+    """Load the trained model of ``run_dir`` and evaluate it on ``<data_root>/<category>/test``.
+
+    ``scoring`` picks the anomaly score (``fused`` or ``student``); default: the run's own.
+    """
     from st3d_edge.data.mvtec import read_scan, scan_paths
 
-    scorer = ModelPointScorer(run_dir, device=device, sampler=sampler)
+    scorer = ModelPointScorer(run_dir, device=device, sampler=sampler, scoring=scoring)
     paths = scan_paths(data_root, category, "test")
     return evaluate_scans(
         (read_scan(p) for p in paths),

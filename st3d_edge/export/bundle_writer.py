@@ -26,7 +26,7 @@ import numpy as np
 
 from st3d_edge.errors import St3dError, file_error
 from st3d_edge.io_utils import atomic_dir
-from st3d_edge.runtime.bundle import ONNX_NAMES, Bundle, write_manifest
+from st3d_edge.runtime.bundle import GEOMETRIC_BANK_NAME, ONNX_NAMES, Bundle, write_manifest
 from st3d_edge.runtime.check_clouds import CheckClouds, write_check_clouds
 
 FORMATS = ("onnx", "engine", "all", "triton")
@@ -88,6 +88,19 @@ def read_thresholds(run_dir: Path) -> dict:
     return load_thresholds(path).as_dict()
 
 
+def write_scoring(folder: Path, scoring) -> dict:
+    """Put the scoring's bank in the bundle folder; returns the manifest's ``scoring`` entry."""
+    if not scoring.fused:
+        return {"method": "student"}
+    np.save(folder / GEOMETRIC_BANK_NAME, scoring.geometric.bank.bank, allow_pickle=False)
+    return {
+        "method": "fused",
+        "fusion": scoring.fusion.to_dict(),
+        "geometric": dataclasses.asdict(scoring.geometric.settings),
+        "bank": GEOMETRIC_BANK_NAME,
+    }
+
+
 def versions(engine_version: str | None) -> dict[str, str]:
     import onnx
     import onnxruntime
@@ -139,6 +152,9 @@ def write_bundle(
         engine_options = engine_options or EngineOptions()
         resolve_profile(n, k, engine_options)  # refuse a bad profile before any work
     thresholds = read_thresholds(run_dir)
+    from st3d_edge.calibration.scoring import load_scoring
+
+    scoring = load_scoring(run_dir, preset.model.scoring)
 
     graphs = {"fp32": scorer_graph(teacher, student, s, mu, sigma, k, feature_outputs=feature_outputs)}
     if precision == "fp16":
@@ -203,6 +219,7 @@ def write_bundle(
             )
         bundle = write_manifest(
             tmp,
+            scoring=write_scoring(tmp, scoring),
             category=run_dir.name,
             n=n,
             k=k,

@@ -35,7 +35,10 @@ from typing import Any
 from st3d_edge.errors import MissingExtraError, St3dError, file_error, gpu_extra, missing_tensorrt
 from st3d_edge.io_utils import write_json_atomic
 
-FORMAT_VERSION = 1
+# 2: the manifest's ``scoring`` (the fused score's bank and standardisation); a runtime that
+# ignored it would compare student errors with thresholds calibrated on fused scores
+FORMAT_VERSION = 2
+GEOMETRIC_BANK_NAME = "geometric_bank.npy"
 MANIFEST_NAME = "manifest.json"
 ONNX_NAMES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx"}
 ENGINE_NAME = "model.engine"
@@ -100,6 +103,8 @@ class Bundle:
     files: dict[str, FileEntry]
     engine: EngineInfo | None = None
     parity: dict[str, Any] = field(default_factory=dict)
+    # {"method": "student"} or {"method": "fused", "fusion": {...}, "geometric": {...}, "bank": file}
+    scoring: dict[str, Any] = field(default_factory=lambda: {"method": "student"})
 
     def onnx_path(self, precision: str | None = None) -> Path:
         """The ONNX graph for ``precision`` (default: the bundle's precision)."""
@@ -153,6 +158,7 @@ def write_manifest(
     versions: dict[str, str],
     engine: EngineInfo | None = None,
     parity: dict[str, Any] | None = None,
+    scoring: dict[str, Any] | None = None,
 ) -> Bundle:
     """Checksum every file already in ``folder`` and write ``manifest.json`` beside them.
 
@@ -166,7 +172,10 @@ def write_manifest(
     if precision not in models:
         raise ValueError(f"no ONNX graph listed for the bundle's precision {precision!r}")
     files = describe_files(folder)
+    scoring = dict(scoring or {"method": "student"})
     named = list(models.values()) + ([engine.file] if engine else [])
+    if scoring.get("bank"):
+        named.append(scoring["bank"])
     if engine and engine.timing_cache:
         named.append(engine.timing_cache)
     missing = [name for name in named if name not in files]
@@ -189,6 +198,7 @@ def write_manifest(
         files=files,
         engine=engine,
         parity=dict(parity or {}),
+        scoring=scoring,
     )
     write_json_atomic(folder / MANIFEST_NAME, manifest_dict(bundle))
     return bundle
@@ -225,7 +235,10 @@ def load_bundle(
     bundle = _bundle_from_dict(path, data, manifest_path)
     for name, entry in bundle.files.items():
         _verify_file(path / name, entry, verify_checksums)
-    for name in list(bundle.models.values()) + ([bundle.engine.file] if bundle.engine else []):
+    named = list(bundle.models.values()) + ([bundle.engine.file] if bundle.engine else [])
+    if bundle.scoring.get("bank"):
+        named.append(str(bundle.scoring["bank"]))
+    for name in named:
         if name not in bundle.files:
             raise file_error(manifest_path, f"names {name} without a checksum for it; {_REEXPORT}")
     if use_engine:
@@ -266,9 +279,32 @@ def _bundle_from_dict(path: Path, data: Any, manifest_path: Path) -> Bundle:
             files={name: FileEntry(**entry) for name, entry in data["files"].items()},
             engine=engine,
             parity=dict(data.get("parity") or {}),
+            scoring=dict(data.get("scoring") or {"method": "student"}),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise file_error(manifest_path, f"incomplete or malformed manifest ({exc!r}); {_REEXPORT}") from None
+
+
+def bundle_scoring(bundle: Bundle):
+    """The bundle's :class:`~st3d_edge.calibration.scoring.Scoring`, or one line naming the bad field."""
+    from st3d_edge.calibration.fusion import Fusion
+    from st3d_edge.calibration.geometric import GeometricScore, GeometricSettings, load_bank
+    from st3d_edge.calibration.scoring import STUDENT_ONLY, Scoring
+
+    where = bundle.path / MANIFEST_NAME
+    scoring = bundle.scoring
+    method = scoring.get("method")
+    if method == "student":
+        return STUDENT_ONLY
+    if method != "fused":
+        raise file_error(where, f"scoring.method must be 'student' or 'fused', not {method!r}; {_REEXPORT}")
+    try:
+        fusion = Fusion.from_dict(scoring["fusion"])
+        settings = GeometricSettings(**scoring["geometric"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise file_error(where, f"malformed scoring settings ({exc}); {_REEXPORT}") from None
+    settings.check(where)
+    return Scoring("fused", GeometricScore(settings, load_bank(bundle.path / str(scoring["bank"]))), fusion)
 
 
 def _verify_file(path: Path, entry: FileEntry, verify_checksum: bool) -> None:

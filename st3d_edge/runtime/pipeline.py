@@ -7,6 +7,9 @@ Decisions the paper leaves open, as taken here:
   with fewer than k + 1 valid points has no kNN graph and is rejected with a one-line error, as
   is one with fewer valid points than the backend's smallest input (``min_n``: a TensorRT
   engine's optimization profile minimum, 1024 by default).
+* The anomaly score of a sampled point is the bundle's scoring (``fused`` by default: the
+  graph's student error fused with the geometric FPFH memory-bank score, timed as the stage
+  ``geometric``; ``student``: the graph's output as is), see :mod:`st3d_edge.calibration.scoring`.
 * Every valid pixel gets a score by inverse-distance weighting over its 4 nearest sampled
   points (weights 1/d^2), see :mod:`st3d_edge.runtime.geometry_backend`.
 * The anomaly map is H x W float32 with invalid pixels 0 (:mod:`st3d_edge.runtime.outputs`).
@@ -97,6 +100,14 @@ def bundle_image_neighbours(bundle: Any) -> int:
     return value
 
 
+def _scoring(bundle: Any):
+    """The bundle's scoring; a stand-in bundle without a manifest scores with the student alone."""
+    from st3d_edge.calibration.scoring import STUDENT_ONLY
+    from st3d_edge.runtime.bundle import Bundle, bundle_scoring
+
+    return bundle_scoring(bundle) if isinstance(bundle, Bundle) else STUDENT_ONLY
+
+
 def verdict_for(image_score: float, image_threshold: float | None) -> str:
     if image_threshold is None:
         return VERDICT_UNKNOWN
@@ -108,10 +119,13 @@ class ScanScorer:
 
     ``bundle`` needs ``n``, ``k``, ``sampler`` and ``thresholds`` (``image_score`` is optional);
     ``backend`` needs ``run(points, knn) -> scores``; ``geometry`` is a geometry backend (CPU by
-    default).
+    default); ``scoring`` (a ``calibration.scoring.Scoring``) turns the graph's output into the
+    anomaly score, by default the one the bundle's manifest records.
     """
 
-    def __init__(self, bundle: Any, backend: Any, geometry: Any | None = None) -> None:
+    def __init__(
+        self, bundle: Any, backend: Any, geometry: Any | None = None, scoring: Any | None = None
+    ) -> None:
         self.bundle = bundle
         self.backend = backend
         self.geometry = geometry if geometry is not None else CpuGeometry()
@@ -120,6 +134,7 @@ class ScanScorer:
         self.sampler = str(getattr(bundle, "sampler", "fps") or "fps")
         self.image_threshold, self.pixel_threshold = bundle_thresholds(bundle)
         self.image_neighbours = bundle_image_neighbours(bundle)
+        self.scoring = scoring if scoring is not None else _scoring(bundle)
 
     def _clock(self) -> StageClock:
         sync = (
@@ -168,6 +183,11 @@ class ScanScorer:
                 # The backend runs on its own stream: the kNN kernels must be done first.
                 call(geometry, "synchronize")
             scores = self.backend.run(sampled, knn)
+        if self.scoring.fused:
+            with clock.stage("geometric"):
+                host_points = np.asarray(call(geometry, "to_host", sampled), dtype=np.float32)
+                fused = self.scoring(host_points, np.asarray(call(geometry, "to_host", scores)))
+                scores = call(geometry, "to_device", fused)
         with clock.stage("fill"):
             filled = call(geometry, "to_host", geometry.fill(sampled, scores, cloud))
             height, width = scan.valid.shape

@@ -42,6 +42,18 @@ class Loop:
     env: dist_utils.Dist
     label: str = "train"
     progress: bool = True
+    cosine_lr: bool = False  # decay every group's learning rate over the epochs, see epoch_lr
+
+
+def epoch_lr(base: float, epoch: int, epochs: int, floor: float = 0.02) -> float:
+    """Cosine decay from ``base`` in epoch 1 to ``floor * base`` in the last epoch.
+
+    A function of the epoch alone, so a resumed run uses the rate the uninterrupted one would.
+    """
+    if epochs <= 1:
+        return base
+    t = (epoch - 1) / (epochs - 1)
+    return base * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
 def epoch_order(count: int, seed: int, epoch: int) -> list[int]:
@@ -96,6 +108,9 @@ def run_loop(loop: Loop, resume: bool = False) -> dict:
     dist_utils.broadcast_parameters(list(loop.modules.values()), env)
     steps = dist_utils.steps_per_epoch(loop.train_count, env)
     params = _parameters(loop)
+    base_lr = [group.get("initial_lr", group["lr"]) for group in loop.optimizer.param_groups]
+    for group, lr in zip(loop.optimizer.param_groups, base_lr, strict=True):
+        group["initial_lr"] = lr
     bar = _Bar(loop, steps, done) if (loop.progress and env.is_main) else None
     try:
         for epoch in range(done + 1, loop.epochs + 1):
@@ -103,6 +118,9 @@ def run_loop(loop: Loop, resume: bool = False) -> dict:
             for module in loop.modules.values():
                 module.train()
             order = epoch_order(loop.train_count, loop.seed, epoch)
+            if loop.cosine_lr:
+                for group, lr in zip(loop.optimizer.param_groups, base_lr, strict=True):
+                    group["lr"] = epoch_lr(lr, epoch, loop.epochs)
             loss_sum = 0.0
             for step in range(steps):
                 index = dist_utils.epoch_assignment(order, step, env)

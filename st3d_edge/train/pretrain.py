@@ -3,7 +3,9 @@
 Decisions the paper leaves open, as taken here:
 
 - Scenes come from ``st3d_edge.data.scenes.pretraining_scene`` (ModelNet10 objects when a
-  folder is given, procedural shapes otherwise); scene ``i`` of a split is drawn from a numpy
+  folder is given, procedural shapes otherwise), from ``st3d_edge.data.depth_scenes`` (single
+  depth views of generic solids on a table, like the scans the teacher will describe), or both
+  alternately, as ``PretrainConfig.scenes`` says; scene ``i`` of a split is drawn from a numpy
   generator seeded with (seed, split, i), so the dataset depends on the seed alone. Each scene
   is reduced to n points by the configured sampler and its kNN graph built once (``cache/``).
 - s (eq. 4) is computed over the training scenes as sampled (what the network sees) and
@@ -42,6 +44,7 @@ VAL_POINTS_STREAM = 104_729
 TRAIN_POINTS_STREAM = 130_363
 TEACHER = "teacher.pt"
 SCALE = "scale.json"
+SCENE_KINDS = ("surface", "depth", "mixed")
 
 
 @dataclass
@@ -57,12 +60,27 @@ def scene_cache(
     cache_dir: Path, preset: Preset, split: int, count: int, modelnet: Path | None, env: dist_utils.Dist
 ) -> CloudSet:
     """Sample and cache the scenes of one split (each rank fills its share), then list them all."""
+    from st3d_edge.data.depth_scenes import depth_scene
     from st3d_edge.data.scenes import pretraining_scene
 
     pc, model = preset.pretrain, preset.model
+    if pc.scenes not in SCENE_KINDS:
+        raise ValueError(
+            f"unknown pretraining scene kind {pc.scenes!r}; choose from {', '.join(SCENE_KINDS)}"
+        )
     surface = pc.surface_points or 4 * model.n
     paths = []
     for i in range(count):
+        if _is_depth_scene(pc.scenes, i):
+            settings = {"kind": "depth-scene", "seed": pc.seed, "split": split, "index": i}
+
+            def make(i=i):
+                return depth_scene(seeded_rng(pc.seed, split, i))
+
+            if i % env.world == env.rank:
+                cached_cloud(cache_dir, settings, make, model.n, model.k, model.sampler)
+            paths.append(cache_path(cache_dir, settings, model.n, model.k, model.sampler))
+            continue
         settings = {
             "kind": "scene",
             "seed": pc.seed,
@@ -82,6 +100,10 @@ def scene_cache(
         paths.append(cache_path(cache_dir, settings, model.n, model.k, model.sampler))
     dist_utils.barrier(env)
     return CloudSet(paths)
+
+
+def _is_depth_scene(kind: str, index: int) -> bool:
+    return kind == "depth" or (kind == "mixed" and index % 2 == 0)
 
 
 class ReceptiveFieldLoss:
@@ -188,6 +210,7 @@ def pretrain(
         env=env,
         label="pretrain",
         progress=progress,
+        cosine_lr=pc.cosine_lr,
     )
     summary = run_loop(loop, resume=resume)
     return PretrainResult(run_dir, s, summary["best_val"], summary["best_epoch"], summary["metrics"])

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from st3d_edge.calibration.scoring import Scoring
 from st3d_edge.calibration.stats import RunningMoments, save_stats
 from st3d_edge.calibration.thresholds import (
     DEFAULT_PIXEL_FPR,
@@ -37,8 +38,9 @@ from st3d_edge.calibration.thresholds import (
     pixel_threshold,
     save_thresholds,
 )
-from st3d_edge.config import Preset, to_dict
+from st3d_edge.config import Preset, student_epochs, to_dict
 from st3d_edge.errors import file_error
+from st3d_edge.teachers import MATCH_FIELDS
 from st3d_edge.train import distributed as dist_utils
 from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud, file_identity
 from st3d_edge.train.checkpoint import load_checkpoint, require_keys, save_checkpoint
@@ -51,7 +53,7 @@ TEACHER = "teacher.pt"
 STATS = "stats"
 THRESHOLDS = "thresholds.json"
 # settings that fix the teacher's weights and meaning; a student must use the teacher's values
-TEACHER_FIELDS = ("d", "blocks", "absolute_coords", "k")
+TEACHER_FIELDS = MATCH_FIELDS
 
 
 @dataclass
@@ -87,7 +89,9 @@ def load_teacher(teacher_dir: Path, preset: Preset) -> tuple[Any, dict]:
     path = teacher_dir / TEACHER
     if not path.is_file():
         raise file_error(
-            teacher_dir, "no pretrained teacher here (teacher.pt missing); run `st3d-edge pretrain`"
+            teacher_dir,
+            "no pretrained teacher here (teacher.pt missing); run `st3d-edge pretrain` with the same "
+            "preset, or train with --preset cpu, whose teacher ships with the package",
         )
     teacher_model = read_config(teacher_dir)["model"]
     for name in TEACHER_FIELDS:
@@ -255,7 +259,7 @@ def train_category(
         run_dir=run_dir,
         modules={"student": student},
         optimizer=optimizer,
-        epochs=sc.epochs,
+        epochs=student_epochs(sc, len(train)),
         train_count=len(train),
         seed=sc.seed,
         loss_fn=loss_fn,
@@ -264,6 +268,7 @@ def train_category(
         env=env,
         label=f"train {category}",
         progress=progress,
+        cosine_lr=sc.cosine_lr,
     )
     summary = run_loop(loop, resume=resume)
     thresholds = None
@@ -272,7 +277,8 @@ def train_category(
         from st3d_edge.model.scorer import Scorer
 
         scorer = Scorer(teacher, student.eval(), s, mu, sigma).to(device).eval()
-        thresholds = calibrate_thresholds(scorer, val, device, pixel_fpr)
+        scoring = fit_scoring(run_dir, model.scoring, scorer, train, val, s, device, progress)
+        thresholds = calibrate_thresholds(scorer, val, device, pixel_fpr, scoring)
         save_thresholds(run_dir / THRESHOLDS, thresholds)
     dist_utils.barrier(env)
     return StudentResult(
@@ -280,27 +286,61 @@ def train_category(
     )
 
 
-def calibrate_thresholds(scorer, clouds: CloudSet, device: str, pixel_fpr: float) -> Thresholds:
+def student_scores(scorer, cloud, device: str) -> np.ndarray:
+    """The student's error (eq. 6) on one cached cloud."""
+    import torch
+
+    with torch.no_grad():
+        points = torch.from_numpy(np.ascontiguousarray(cloud.points, dtype=np.float32)).to(device)
+        knn = torch.from_numpy(cloud.knn.astype(np.int64)).to(device)
+        return scorer(points, knn).cpu().numpy()
+
+
+def fit_scoring(
+    run_dir: Path, method: str, scorer, train: CloudSet, val: CloudSet, s: float, device: str, progress: bool
+) -> Scoring:
+    """The category's scoring: for ``fused``, the geometric bank of the training clouds and the
+    fusion's standardisation from the validation clouds (saved in ``geometric/``)."""
+    from st3d_edge.calibration.fusion import fit_fusion
+    from st3d_edge.calibration.geometric import GeometricScore, GeometricSettings
+    from st3d_edge.calibration.scoring import STUDENT_ONLY, save_scoring
+
+    if method == "student":
+        return STUDENT_ONLY
+    clouds = (train[i].points for i in range(len(train)))
+    if progress:
+        from st3d_edge.console import track
+
+        clouds = track(clouds, "geometric bank", total=len(train))
+    geometric = GeometricScore.fit(clouds, GeometricSettings(s=float(s)))
+    st, geo = [], []
+    for i in range(len(val)):
+        st.append(student_scores(scorer, val[i], device))
+        geo.append(geometric(val[i].points))
+    fusion = fit_fusion(np.concatenate(st), np.concatenate(geo))
+    save_scoring(run_dir, geometric, fusion)
+    return Scoring(method, geometric, fusion)
+
+
+def calibrate_thresholds(
+    scorer, clouds: CloudSet, device: str, pixel_fpr: float, scoring: Scoring | None = None
+) -> Thresholds:
     """Pixel and image thresholds from the scores of good validation clouds.
 
     ``scorer`` is a ``model.scorer.Scorer`` (eq. 6 on raw coordinates), the same module that
-    evaluation and export score with.
+    evaluation and export score with; ``scoring`` turns its output into the anomaly score
+    (the student's error alone when not given).
     """
-    import torch
-
+    from st3d_edge.calibration.scoring import STUDENT_ONLY
     from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS, image_score
 
+    scoring = scoring or STUDENT_ONLY
     point_scores, image_scores = [], []
-    with torch.no_grad():
-        for i in range(len(clouds)):
-            cloud = clouds[i]
-            points = torch.from_numpy(np.ascontiguousarray(cloud.points, dtype=np.float32)).to(device)
-            knn = torch.from_numpy(cloud.knn.astype(np.int64)).to(device)
-            scores = scorer(points, knn).cpu().numpy()
-            point_scores.append(scores)
-            image_scores.append(
-                image_score(cloud.points, scores, cloud.knn, neighbours=IMAGE_SCORE_NEIGHBOURS)
-            )
+    for i in range(len(clouds)):
+        cloud = clouds[i]
+        scores = scoring(cloud.points, student_scores(scorer, cloud, device))
+        point_scores.append(scores)
+        image_scores.append(image_score(cloud.points, scores, cloud.knn, neighbours=IMAGE_SCORE_NEIGHBOURS))
     good = np.concatenate(point_scores)
     return Thresholds(
         pixel=pixel_threshold(good, pixel_fpr),

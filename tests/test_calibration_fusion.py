@@ -1,0 +1,76 @@
+"""The fused score: standardisation on good validation points, the memory bank, saving and loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from st3d_edge.calibration import fusion, geometric, memory_bank, scoring
+from st3d_edge.errors import St3dError
+from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
+
+
+def test_fit_fusion_standardises_each_score_on_the_good_points():
+    rng = np.random.default_rng(0)
+    st, geo = rng.normal(3.0, 2.0, 5000), rng.normal(40.0, 10.0, 5000)
+    f = fusion.fit_fusion(st, geo, weights=(1.0, 1.0))
+    combined = f(st, geo)
+    # the sum of two standardised independent scores: mean 0, variance about 2
+    assert abs(combined.mean()) < 1e-4 and abs(combined.var() - 2.0) < 0.1
+    assert_close(f(np.array([f.student_mean]), np.array([f.geometric_mean])), [0.0], rtol=0, atol=1e-6)
+    only_student = fusion.fit_fusion(st, geo, weights=(1.0, 0.0))
+    assert_close(only_student(st, geo), (st - st.mean()) / st.std(), **FLOAT32_SAME_MATH, what="student only")
+
+
+def test_fusion_settings_are_checked():
+    with pytest.raises(ValueError):
+        fusion.Fusion.from_dict(
+            {"student_mean": 0, "student_std": 0, "geometric_mean": 0, "geometric_std": 1}
+        )
+    with pytest.raises(ValueError):
+        fusion.Fusion.from_dict(
+            {"student_mean": float("nan"), "student_std": 1, "geometric_mean": 0, "geometric_std": 1}
+        )
+    with pytest.raises(ValueError):
+        fusion.fit_fusion([1.0, 2.0], [1.0])
+
+
+def test_bank_is_a_bounded_coreset_and_scores_are_nearest_distances():
+    rng = np.random.default_rng(1)
+    descriptors = [rng.random((300, 33)).astype(np.float32) for _ in range(4)]
+    bank = memory_bank.build_bank(descriptors, fraction=0.5, max_size=100)
+    assert bank.shape == (100, 33)
+    stacked = np.concatenate(descriptors)
+    assert all((stacked == row).all(axis=1).any() for row in bank), "bank rows are training rows"
+    query = rng.random((50, 33)).astype(np.float32)
+    brute = np.sqrt(((query[:, None, :].astype(np.float64) - bank[None]) ** 2).sum(-1)).min(axis=1)
+    assert_close(memory_bank.MemoryBank(bank).distances(query), brute, **FLOAT32_SAME_MATH, what="distances")
+
+
+def _cloud(seed):
+    rng = np.random.default_rng(seed)
+    u, v = rng.uniform(-0.01, 0.01, (2, 600))
+    return np.column_stack([u, v, 0.4 + 3 * u * v]).astype(np.float32)
+
+
+def test_scoring_round_trip_through_a_run_folder(tmp_path):
+    settings = geometric.GeometricSettings(s=0.0006)
+    geo = geometric.GeometricScore.fit([_cloud(0), _cloud(1)], settings, fraction=0.2)
+    f = fusion.fit_fusion(np.ones(600) + np.arange(600) / 600, geo(_cloud(2)))
+    scoring.save_scoring(tmp_path, geo, f)
+    loaded = scoring.load_scoring(tmp_path, "fused")
+    student = np.linspace(0, 1, 600).astype(np.float32)
+    assert_close(loaded(_cloud(3), student), scoring.Scoring("fused", geo, f)(_cloud(3), student), **EXACT)
+    assert scoring.load_scoring(tmp_path, "student")(_cloud(3), student) is not None
+    assert_close(scoring.load_scoring(tmp_path, "student")(_cloud(3), student), student, **EXACT)
+
+
+def test_a_run_without_a_bank_or_with_a_bad_one_is_one_line(tmp_path):
+    with pytest.raises(St3dError, match="train it again"):
+        scoring.load_scoring(tmp_path, "fused")
+    folder = tmp_path / scoring.FOLDER
+    folder.mkdir()
+    np.save(folder / geometric.BANK_FILE, np.zeros((4, 7), np.float32))
+    (folder / geometric.SETTINGS_FILE).write_text('{"s": 0.001}')
+    with pytest.raises(St3dError, match="33-bin"):
+        scoring.load_scoring(tmp_path, "fused")
