@@ -104,7 +104,7 @@ def export(
             highlight=False,
         )
         for name, size in sorted(report.sizes.items()):
-            stdout.print(f"  {name:<18} {_size(size):>10}", highlight=False)
+            stdout.print(f"  {name:<22} {_size(size):>10}", highlight=False)
         stdout.print("  manifest.json", highlight=False)
         parity = report.parity
         stdout.print(
