@@ -1,8 +1,10 @@
-"""How the fused score's weights were chosen: AU-PRO and I-AUROC per weight pair, on trained runs.
+"""How the fused score was chosen: AU-PRO and I-AUROC per standardisation and weight pair.
 
-Scores the test split of already trained categories (run folders of `st3d-edge train`, fused
-scoring) with several (student, geometric) weight pairs; the standardisation stays the one
-fitted on each run's validation scans. Use it on the tuning categories only (see
+Scores the test split of already trained categories (run folders of `st3d-edge train`) once per
+scan (sampled points, the student's error, the geometric score), then evaluates every variant
+of the fusion on those same numbers: the standardisation (``std``: mean and standard deviation
+of the good validation points; ``tail``: median and the distance from it to the 99.9th
+percentile) and the (student, geometric) weights. Use it on the tuning categories only (see
 benchmarks/accuracy.py's TUNED); the held-out ones are for the accuracy benchmark.
 
     python benchmarks/fusion_weights.py --data DATA --runs RUNS --categories tire foam bracket cookie
@@ -11,16 +13,33 @@ benchmarks/accuracy.py's TUNED); the held-out ones are for the accuracy benchmar
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
-WEIGHTS = ((1.0, 0.0), (0.0, 1.0), (0.25, 1.0), (0.5, 1.0), (1.0, 1.0), (1.0, 0.5))
+import numpy as np
+
+WEIGHTS = ((1.0, 0.0), (0.0, 1.0), (0.25, 1.0), (0.5, 1.0), (1.0, 1.0))
+STANDARDISATIONS = ("std", "tail")
+
+
+def components(run_dir: Path, scans):
+    """(idx, knn, student scores, geometric scores) of every scan, computed once."""
+    from st3d_edge.calibration.geometric import GeometricScore
+    from st3d_edge.calibration.scoring import FOLDER
+    from st3d_edge.evaluation.runner import ModelPointScorer
+
+    scorer = ModelPointScorer(run_dir, scoring="student")
+    geometric = GeometricScore.load(run_dir / FOLDER)
+    out = []
+    for scan in scans:
+        idx, knn, student = scorer(scan.points)
+        out.append((idx, knn, student, geometric(scan.points[idx])))
+    return out
 
 
 def main() -> None:
-    from st3d_edge.calibration.scoring import Scoring
-    from st3d_edge.data.mvtec import read_scan, scan_paths
-    from st3d_edge.evaluation.runner import ModelPointScorer, evaluate_scans
+    from st3d_edge.calibration.fusion import fit_fusion
+    from st3d_edge.data.mvtec import good_scan_paths, read_scan, scan_paths
+    from st3d_edge.evaluation.runner import evaluate_scans
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -28,25 +47,32 @@ def main() -> None:
     parser.add_argument("--categories", nargs="+", required=True)
     args = parser.parse_args()
 
-    print(f"{'category':10} " + " ".join(f"{f'{a:g}/{b:g}':>13}" for a, b in WEIGHTS))
-    means = {w: [] for w in WEIGHTS}
+    variants = [(how, w) for how in STANDARDISATIONS for w in WEIGHTS]
+    print(f"{'category':10} " + " ".join(f"{f'{h} {a:g}/{b:g}':>15}" for h, (a, b) in variants))
+    totals = {v: [] for v in variants}
     for category in args.categories:
-        scorer = ModelPointScorer(args.runs / category, scoring="fused")
-        fitted = scorer.scoring
-        scans = [read_scan(p) for p in scan_paths(args.data, category, "test")]
+        run = args.runs / category
+        val = components(run, [read_scan(p) for p in good_scan_paths(args.data, category, "validation")])
+        tests = [read_scan(p) for p in scan_paths(args.data, category, "test")]
+        test = components(run, tests)
+        st_val = np.concatenate([c[2] for c in val])
+        geo_val = np.concatenate([c[3] for c in val])
         cells = []
-        for a, b in WEIGHTS:
-            fusion = dataclasses.replace(fitted.fusion, student_weight=a, geometric_weight=b)
-            scorer.scoring = Scoring("fused", fitted.geometric, fusion)
-            result = evaluate_scans(iter(scans), scorer, category=category, progress=False)
-            means[(a, b)].append((result.headline, result.i_auroc))
+        for how, weights in variants:
+            fusion = fit_fusion(st_val, geo_val, weights, standardisation=how)
+            queue = iter(test)
+
+            def cached(points, queue=queue, fusion=fusion):
+                idx, knn, student, geo = next(queue)
+                return idx, knn, fusion(student, geo)
+
+            result = evaluate_scans(iter(tests), cached, category=category, progress=False)
+            totals[(how, weights)].append((result.headline, result.i_auroc))
             cells.append(f"{result.headline:.3f}/{result.i_auroc:.3f}")
-        print(f"{category:10} " + " ".join(f"{c:>13}" for c in cells), flush=True)
-    mean_cells = [
-        f"{sum(x for x, _ in v) / len(v):.3f}/{sum(y for _, y in v) / len(v):.3f}" for v in means.values()
-    ]
-    print(f"{'mean':10} " + " ".join(f"{c:>13}" for c in mean_cells))
-    print("cells: AU-PRO@0.3 / I-AUROC; columns: student weight / geometric weight")
+        print(f"{category:10} " + " ".join(f"{c:>15}" for c in cells), flush=True)
+    means = [f"{np.mean([x for x, _ in v]):.3f}/{np.mean([y for _, y in v]):.3f}" for v in totals.values()]
+    print(f"{'mean':10} " + " ".join(f"{c:>15}" for c in means))
+    print("cells: AU-PRO@0.3 / I-AUROC; columns: standardisation, student weight / geometric weight")
 
 
 if __name__ == "__main__":

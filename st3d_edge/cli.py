@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "infer",
     "bench",
     "demo",
+    "keygen",
 )
 
 app = typer.Typer(

@@ -6,6 +6,8 @@ import pytest
 
 # Keep tests deterministic and polite on 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Keys in the user's own trust folder must not change what the tests load (subprocesses inherit it).
+os.environ["ST3D_EDGE_TRUST_DIR"] = os.path.join(os.path.dirname(__file__), "no-trusted-keys-here")
 
 
 def pytest_collection_modifyitems(config, items):

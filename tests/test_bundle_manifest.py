@@ -101,7 +101,8 @@ def test_newer_format_is_refused(tmp_path):
     [
         (None, "missing: not a complete bundle"),
         ("{not json", "not valid JSON"),
-        ('{"format_version": 1}', "malformed"),
+        ('{"format_version": 2}', "field category: must be a non-empty string"),
+        ('{"format_version": 1}', "bundle format 1 has no manifest checksum"),
     ],
 )
 def test_bad_manifest_is_refused(tmp_path, content, message):

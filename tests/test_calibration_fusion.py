@@ -17,7 +17,9 @@ def test_fit_fusion_standardises_each_score_on_the_good_points():
     combined = f(st, geo)
     # the sum of two standardised independent scores: mean 0, variance about 2
     assert abs(combined.mean()) < 1e-4 and abs(combined.var() - 2.0) < 0.1
-    assert_close(f(np.array([f.student_mean]), np.array([f.geometric_mean])), [0.0], rtol=0, atol=1e-6)
+    assert_close(
+        f(np.array([f.student_location]), np.array([f.geometric_location])), [0.0], rtol=0, atol=1e-6
+    )
     only_student = fusion.fit_fusion(st, geo, weights=(1.0, 0.0))
     assert_close(only_student(st, geo), (st - st.mean()) / st.std(), **FLOAT32_SAME_MATH, what="student only")
 
@@ -25,11 +27,16 @@ def test_fit_fusion_standardises_each_score_on_the_good_points():
 def test_fusion_settings_are_checked():
     with pytest.raises(ValueError):
         fusion.Fusion.from_dict(
-            {"student_mean": 0, "student_std": 0, "geometric_mean": 0, "geometric_std": 1}
+            {"student_location": 0, "student_scale": 0, "geometric_location": 0, "geometric_scale": 1}
         )
     with pytest.raises(ValueError):
         fusion.Fusion.from_dict(
-            {"student_mean": float("nan"), "student_std": 1, "geometric_mean": 0, "geometric_std": 1}
+            {
+                "student_location": float("nan"),
+                "student_scale": 1,
+                "geometric_location": 0,
+                "geometric_scale": 1,
+            }
         )
     with pytest.raises(ValueError):
         fusion.fit_fusion([1.0, 2.0], [1.0])

@@ -176,3 +176,13 @@ def test_gt_size_mismatch_and_unreadable_gt(tmp_path):
     assert "ground truth is 6x6, the xyz image is 6x5" in message
     (tmp_path / "tire" / "test" / "hole" / "gt" / "000.png").write_bytes(b"\x89PNG broken")
     assert "not a readable image" in _error(mvtec.read_scan, path)
+
+
+def test_oversized_masks_are_refused_from_the_header(tmp_path, monkeypatch):
+    path = tmp_path / "000.png"
+    Image.fromarray(np.zeros((400, 300), np.uint8)).save(path)
+    monkeypatch.setattr(mvtec, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(
+        St3dError, match=r"000.png: image of 400 x 300 has 120000 pixels, more than the maximum 1000"
+    ):
+        mvtec.read_gt(path, (400, 300))

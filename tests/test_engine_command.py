@@ -200,3 +200,20 @@ def test_on_a_jetson_missing_tensorrt_points_to_jetpack(monkeypatch):
     assert "[gpu]" not in message
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     assert gpu_extra() == "gpu" and "st3d-edge[gpu]" in str(missing_tensorrt())
+
+
+def test_a_signed_bundle_is_signed_again_or_refused(bundle_dir, tmp_path, monkeypatch):
+    from st3d_edge.runtime.bundle import rewrite_manifest
+    from st3d_edge.runtime.signing import generate_keypair
+
+    key, pub = tmp_path / "line.key", tmp_path / "line.pub"
+    generate_keypair(key, pub)
+    rewrite_manifest(load_bundle(bundle_dir), signing_key=key)  # as `export --sign` leaves it
+    stand_ins(monkeypatch)
+    res = invoke(bundle_dir)
+    assert res.exit_code == 2 and "is signed: give --sign KEY" in res.output
+    assert not (bundle_dir / "model.engine").exists()
+    res = invoke(bundle_dir, "--sign", key)
+    assert res.exit_code == 0, res.output
+    bundle = load_bundle(bundle_dir, trust=[pub], use_engine=True, device=DEVICE)
+    assert bundle.signatures and bundle.engine is not None

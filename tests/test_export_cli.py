@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from st3d_edge.cli import app
+from st3d_edge.errors import St3dError
 from st3d_edge.runtime.bundle import DeviceIdentity, load_bundle
 from tests.export_reference import write_trained_category
 from tests.test_export_tensorrt import _fake_tensorrt, _Recorder, onnx_engine_stand_in
@@ -124,3 +125,21 @@ def test_engine_bundle_with_stand_in_tensorrt(workdir, tmp_path, monkeypatch):
         "gpu_name": "Orin",
         "compute_capability": "8.7",
     }
+
+
+def test_signed_export_is_trusted_by_its_public_key_only(workdir, tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(app, ["keygen", str(tmp_path / "line")]).exit_code == 0
+    assert runner.invoke(app, ["keygen", str(tmp_path / "other")]).exit_code == 0
+    res = runner.invoke(app, ["keygen", str(tmp_path / "line")])
+    assert res.exit_code == 2 and "already exists" in res.output
+    assert (tmp_path / "line.key").stat().st_mode & 0o077 == 0  # the private key is not for others
+    out = tmp_path / "signed"
+    res = invoke("--category", "tire", "--workdir", workdir, "--out", out, "--sign", tmp_path / "line.key")
+    assert res.exit_code == 0, res.output
+    assert "signed by key" in res.stdout
+    assert load_bundle(out, trust=[tmp_path / "line.pub"]).signatures
+    with pytest.raises(St3dError, match="none of which this device trusts"):
+        load_bundle(out, trust=[tmp_path / "other.pub"])
+    res = invoke("--category", "tire", "--workdir", workdir, "--out", out, "--sign", tmp_path / "line.pub")
+    assert res.exit_code == 2 and "not an unencrypted PEM private key" in res.output

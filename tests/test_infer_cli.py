@@ -18,17 +18,19 @@ from tests.runtime_fixtures import organized_cloud, write_toy_scorer
 K = 6
 
 
-def make_bundle(folder, n=96, k=K, thresholds=None):
+def make_bundle(folder, n=96, k=K, thresholds=None, s=0.1, graph_k=None, signing_key=None):
+    """A toy bundle; s = 0.1 is near the toy scans' own point spacing (0.11 at n = 96)."""
     from st3d_edge.runtime.bundle import write_manifest
 
-    write_toy_scorer(folder / "model.onnx", k=k)
+    write_toy_scorer(folder / "model.onnx", k=graph_k or k)
     write_manifest(
         folder,
+        signing_key=signing_key,
         category="toy",
         n=n,
         k=k,
         d=0,
-        s=0.5,
+        s=s,
         sampler="fps",
         precision="fp32",
         models={"fp32": "model.onnx"},
@@ -92,7 +94,9 @@ def test_second_run_skips_and_overwrite_rescores(setup):
     assert "scored 1, skipped 1" in res.output
     res = invoke([scans[0], "--model", bundle, "--out", out, "--overwrite"])
     assert "scored 1, skipped 0" in res.output
-    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+    # appended, never rewritten: the rescored scan's newer record follows the older one
+    files = [json.loads(line)["file"] for line in (out / "results.jsonl").read_text().splitlines()]
+    assert files == [str(scans[0].resolve()), str(scans[1].resolve()), str(scans[0].resolve())]
 
 
 def test_bad_scan_is_reported_and_the_rest_go_on(setup):

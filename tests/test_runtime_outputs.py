@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tifffile
 from PIL import Image
 
+from st3d_edge.errors import St3dError
 from st3d_edge.runtime import outputs
 from st3d_edge.runtime.timing import StageClock, summarize, summarize_runs
 from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
@@ -73,16 +75,56 @@ def test_output_names_are_unique_in_an_mvtec_tree():
     assert list(outputs.output_names([Path("a/b/007.tiff")]).values()) == ["007"]
 
 
-def test_results_jsonl_append_replace_and_torn_line(tmp_path):
+def test_results_jsonl_appends_and_drops_a_torn_line(tmp_path):
     path = tmp_path / "results.jsonl"
     outputs.append_result(path, {"file": "a", "image_score": 1.0})
     outputs.append_result(path, {"file": "b", "image_score": 2.0})
     outputs.append_result(path, {"file": "a", "image_score": 3.0})
     with open(path, "a") as fh:
-        fh.write('{"file": "c", "ima')  # an interrupted foreign writer
+        fh.write('{"file": "c", "ima')  # a writer killed mid-line
     records = outputs.read_results(path)
-    assert [(r["file"], r["image_score"]) for r in records] == [("b", 2.0), ("a", 3.0)]
-    assert all(json.loads(line) for line in path.read_text().splitlines()[:2])
+    assert [(r["file"], r["image_score"]) for r in records] == [("a", 1.0), ("b", 2.0), ("a", 3.0)]
+    assert outputs.drop_torn_tail(path) and not outputs.drop_torn_tail(path)
+    outputs.append_result(path, {"file": "c", "image_score": 4.0})
+    assert [json.loads(line)["file"] for line in path.read_text().splitlines()] == ["a", "b", "a", "c"]
+
+
+def test_results_jsonl_is_strict_json(tmp_path):
+    path = tmp_path / "results.jsonl"
+    with pytest.raises(ValueError):
+        outputs.append_result(path, {"file": "a", "image_score": float("nan")})
+    assert not path.exists() or path.read_text() == ""
+
+
+def test_results_jsonl_with_foreign_lines_or_a_folder_is_refused(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"file": "a"}\nhello\n{"file": "b"}\n')
+    with pytest.raises(St3dError, match="line 2 is not a results record"):
+        outputs.read_results(path)
+    folder = tmp_path / "dir.jsonl"
+    folder.mkdir()
+    with pytest.raises(St3dError, match="is a folder"):
+        outputs.read_results(folder)
+
+
+def _append_many(path, tag, count):
+    for i in range(count):
+        outputs.append_result(path, {"file": f"{tag}{i}", "pad": "x" * 5000})
+
+
+def test_two_processes_appending_lose_no_record(tmp_path):
+    import multiprocessing
+
+    path = tmp_path / "results.jsonl"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_many, args=(path, tag, 200)) for tag in "ab"]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    files = [r["file"] for r in outputs.read_results(path)]
+    assert sorted(files) == sorted(f"{t}{i}" for t in "ab" for i in range(200))
 
 
 def test_stage_clock_and_summaries():

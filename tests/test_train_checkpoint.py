@@ -39,7 +39,7 @@ def test_roundtrip_with_optimizer_and_rng(tmp_path):
 def test_refuses_pickled_objects(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"x": Fraction(1, 3)}, path)  # any class outside torch's allow-list
-    with pytest.raises(St3dError, match=r"evil\.pt: not a readable checkpoint"):
+    with pytest.raises(St3dError, match=r"evil\.pt: corrupt or truncated checkpoint"):
         load_checkpoint(path)
 
 
@@ -48,7 +48,7 @@ def test_missing_and_damaged(tmp_path):
     with pytest.raises(St3dError, match=r"nope\.pt: checkpoint not found"):
         load_checkpoint(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(pickle.dumps([1, 2]) + b"xx")
-    with pytest.raises(St3dError, match=r"junk\.pt: not a readable checkpoint"):
+    with pytest.raises(St3dError, match=r"junk\.pt: corrupt or truncated checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
 
 
@@ -75,3 +75,12 @@ def test_missing_torch_names_the_extra(tmp_path, monkeypatch):
     for call in calls:
         with pytest.raises(MissingExtraError, match=r"torch is not installed.*st3d-edge\[train\]"):
             call()
+
+
+def test_truncated_checkpoint_is_one_line_without_torch_advice(tmp_path):
+    path = save_checkpoint(tmp_path / "last.pt", {"epoch": 1, "w": torch.ones(1000)})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(St3dError, match=r"last\.pt: corrupt or truncated checkpoint .*--overwrite") as info:
+        load_checkpoint(path)
+    assert "weights_only" not in str(info.value) and "\n" not in str(info.value)

@@ -106,3 +106,40 @@ def test_missing_torch_is_a_user_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails as if not installed
     res = _invoke("pretrain", "--preset", "tiny", "--device", "cpu", "--workdir", str(tmp_path))
     assert res.exit_code == 2 and "torch is not installed" in res.stderr and "st3d-edge[train]" in res.stderr
+
+
+def _finished_looking_run(run, data):
+    from st3d_edge.config import get_preset
+    from st3d_edge.train.runfolder import run_config, start_run
+
+    preset = get_preset("tiny")
+    preset.model.n = 128
+    config = run_config(preset, kind="category", data=str(data.resolve()))
+    start_run(run, config, resume=False, overwrite=False)
+    for name in ("last.pt", "student.pt", "thresholds.json"):
+        (run / name).write_bytes(b"the old run's " + name.encode())
+
+
+def test_overwrite_checks_first_and_keeps_the_old_run_on_failure(workdir, tmp_path):
+    work, _ = workdir
+    data = write_tiny_dataset(tmp_path / "data")
+    run = tmp_path / "runs" / CATEGORY
+    _finished_looking_run(run, data)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    args = ["--data", str(data), "--category", CATEGORY, *TINY, "--workdir", str(tmp_path / "runs")]
+    res = _invoke("train", *args, "--overwrite", "--teacher", str(tmp_path / "no-teacher"))
+    assert res.exit_code == 2 and "no pretrained teacher here" in res.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_resume_with_other_options_is_refused(workdir, tmp_path):
+    data = write_tiny_dataset(tmp_path / "data")
+    _finished_looking_run(tmp_path / "runs" / CATEGORY, data)
+    args = ["--data", str(data), "--category", CATEGORY, "--workdir", str(tmp_path / "runs"), "--resume"]
+    res = _invoke("train", *args, "--n", "999", "--preset", "cpu", "--seed", "3")
+    assert res.exit_code == 2, res.output
+    line = res.stderr.replace("\n", "")
+    assert "these options differ: name 'tiny' -> 'cpu'; model.n 128 -> 999; student.seed 0 -> 3" in line
+    runs = str(tmp_path / "runs")
+    res = _invoke("pretrain", "--workdir", runs, "--name", CATEGORY, "--resume", "--n", "64")
+    assert res.exit_code == 2 and "model.n 128 -> 64" in res.stderr.replace("\n", "")

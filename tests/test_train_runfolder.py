@@ -6,6 +6,7 @@ from st3d_edge.config import get_preset
 from st3d_edge.errors import St3dError
 from st3d_edge.train.distributed import Dist
 from st3d_edge.train.runfolder import (
+    check_resume,
     open_run,
     preset_of,
     read_config,
@@ -41,13 +42,15 @@ def test_existing_run_needs_resume_or_overwrite(tmp_path):
     run = tmp_path / "run"
     config = run_config(get_preset("tiny"), kind="teacher")
     start_run(run, config, resume=False, overwrite=False)
-    with pytest.raises(St3dError, match=r"run: already holds a training run; pass --resume"):
-        start_run(run, config, resume=False, overwrite=False)
     with pytest.raises(St3dError, match=r"run: nothing to resume: no last\.pt"):
         start_run(run, config, resume=True, overwrite=False)
+    # a job that failed before its first epoch left only a config: that does not block a start
+    start_run(run, config, resume=False, overwrite=False)
     (run / "cache").mkdir()
     (run / "cache" / "scene-1.npz").write_bytes(b"x")
     (run / "last.pt").write_bytes(b"x")
+    with pytest.raises(St3dError, match=r"run: already holds a training run; pass --resume"):
+        start_run(run, config, resume=False, overwrite=False)
     start_run(run, config, resume=False, overwrite=True)
     assert sorted(p.name for p in run.iterdir()) == ["cache", "config.json"]  # cache kept
 
@@ -82,3 +85,15 @@ def test_read_config_errors_name_the_file(tmp_path):
     path.write_text('{"pretrain": {}}')
     with pytest.raises(St3dError, match="config.json: not a run configuration"):
         read_config(tmp_path)
+
+
+def test_resume_with_differing_options_is_refused_listing_them(tmp_path):
+    run = tmp_path / "run"
+    config = run_config(get_preset("tiny"), kind="category", data="/data/a")
+    start_run(run, config, resume=False, overwrite=False)
+    check_resume(run, {"model.n": 999})  # no last.pt yet: start_run reports that instead
+    (run / "last.pt").write_bytes(b"x")
+    check_resume(run, {"model.n": 256, "model.d": None, "job.data": "/data/a", "name": "tiny"})
+    differ = r"these options differ: model.n 256 -> 999; job.data '/data/a' -> '/b'"
+    with pytest.raises(St3dError, match=differ):
+        check_resume(run, {"model.n": 999, "model.d": 16, "job.data": "/b"})

@@ -24,15 +24,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 DEFAULT_WEIGHTS = (1.0, 1.0)  # (student, geometric)
+DEFAULT_STANDARDISATION = "std"
+TAIL_QUANTILE = 0.999
 SCORINGS = ("fused", "student")
 
 
 @dataclass(frozen=True)
 class Fusion:
-    student_mean: float
-    student_std: float
-    geometric_mean: float
-    geometric_std: float
+    student_location: float
+    student_scale: float
+    geometric_location: float
+    geometric_scale: float
     student_weight: float = DEFAULT_WEIGHTS[0]
     geometric_weight: float = DEFAULT_WEIGHTS[1]
 
@@ -41,8 +43,8 @@ class Fusion:
         geometric = np.asarray(geometric, dtype=np.float32)
         if student.shape != geometric.shape:
             raise ValueError(f"score shapes differ: {student.shape} and {geometric.shape}")
-        s = (student - np.float32(self.student_mean)) / np.float32(self.student_std)
-        g = (geometric - np.float32(self.geometric_mean)) / np.float32(self.geometric_std)
+        s = (student - np.float32(self.student_location)) / np.float32(self.student_scale)
+        g = (geometric - np.float32(self.geometric_location)) / np.float32(self.geometric_scale)
         return np.float32(self.student_weight) * s + np.float32(self.geometric_weight) * g
 
     def to_dict(self) -> dict:
@@ -59,24 +61,37 @@ class Fusion:
         values = asdict(self)
         if not all(np.isfinite(v) for v in values.values()):
             raise ValueError(f"fusion settings must be finite numbers: {values}")
-        if self.student_std <= 0 or self.geometric_std <= 0:
+        if self.student_scale <= 0 or self.geometric_scale <= 0:
             raise ValueError(f"fusion standard deviations must be positive: {values}")
 
 
+def location_scale(scores: np.ndarray, standardisation: str = DEFAULT_STANDARDISATION) -> tuple[float, float]:
+    """(location, scale) of good scores: ``std`` mean and standard deviation; ``tail`` the median
+    and the distance from it to the :data:`TAIL_QUANTILE` quantile."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    floor = 1e-12  # a constant score (e.g. a single repeated training scan) must not divide by zero
+    if standardisation == "std":
+        return float(scores.mean()), float(max(scores.std(), floor))
+    if standardisation == "tail":
+        median = float(np.median(scores))
+        return median, float(max(np.quantile(scores, TAIL_QUANTILE) - median, floor))
+    raise ValueError(f"unknown standardisation {standardisation!r}; choose std or tail")
+
+
 def fit_fusion(
-    student_scores: np.ndarray, geometric_scores: np.ndarray, weights: tuple[float, float] = DEFAULT_WEIGHTS
+    student_scores: np.ndarray,
+    geometric_scores: np.ndarray,
+    weights: tuple[float, float] = DEFAULT_WEIGHTS,
+    standardisation: str = DEFAULT_STANDARDISATION,
 ) -> Fusion:
     """Standardisation of both scores from the good validation points (see the module docstring)."""
     student = np.asarray(student_scores, dtype=np.float64).ravel()
     geometric = np.asarray(geometric_scores, dtype=np.float64).ravel()
     if student.size == 0 or student.size != geometric.size:
         raise ValueError(f"need the same points for both scores, got {student.size} and {geometric.size}")
-    floor = 1e-12  # a constant score (e.g. a single repeated training scan) must not divide by zero
     fusion = Fusion(
-        float(student.mean()),
-        float(max(student.std(), floor)),
-        float(geometric.mean()),
-        float(max(geometric.std(), floor)),
+        *location_scale(student, standardisation),
+        *location_scale(geometric, standardisation),
         float(weights[0]),
         float(weights[1]),
     )

@@ -85,11 +85,33 @@ def print_error(message: Any, console: Any = None) -> None:
     console.print(f"[red]error:[/red] {escape(str(message))}", markup=True, highlight=False)
 
 
+def os_error_line(exc: OSError) -> str:
+    """``<file>: <reason>`` of an OS error, as every input error reads."""
+    reason = exc.strerror or str(exc)
+    names = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a :class:`St3dError` into one red line on stderr and exit code 2 (no traceback)."""
+    """Turn a user's problem into one red line on stderr and an exit code (no traceback).
+
+    :class:`St3dError` and any OS error (a folder where a file should be, no permission, a full
+    disk) exit with 2, "bad usage or unusable input"; Ctrl-C with 130 (SIGTERM 143).
+    """
+    from st3d_edge.commands._signals import Interrupted
+
     try:
         yield
     except St3dError as exc:
         print_error(exc)
         raise typer.Exit(2) from None
+    except OSError as exc:
+        print_error(os_error_line(exc))
+        raise typer.Exit(2) from None
+    except Interrupted as exc:
+        print_error(exc)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        raise typer.Exit(130) from None

@@ -31,6 +31,12 @@ def engine(
     profile_opt: ProfileOptOption = None,
     profile_max: ProfileMaxOption = None,
     workspace_mib: WorkspaceOption = 2048,
+    sign: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign", help="Ed25519 private key to sign the changed manifest (needed for a signed bundle)."
+        ),
+    ] = None,
 ) -> None:
     """Build, check against onnxruntime and add a TensorRT engine to a bundle, on this device."""
     with user_errors():
@@ -41,7 +47,9 @@ def engine(
 
         options = EngineOptions(profile_min, profile_opt, profile_max, workspace_mib)
         err.print(f"building a TensorRT engine for {bundle} ...", highlight=False)
-        report = engine_for_bundle(bundle, precision=precision.value if precision else None, options=options)
+        report = engine_for_bundle(
+            bundle, precision=precision.value if precision else None, options=options, signing_key=sign
+        )
         info, check = report.bundle.engine, report.check
         stdout.print(
             f"engine: {info.precision}, TensorRT {info.device.tensorrt_version} on {info.device.gpu_name} "

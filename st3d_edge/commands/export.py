@@ -81,6 +81,10 @@ def export(
     debug_outputs: Annotated[
         bool, typer.Option("--debug-outputs", help="Also output student and normalised teacher features.")
     ] = False,
+    sign: Annotated[
+        Path | None,
+        typer.Option("--sign", help="Sign the manifest with this Ed25519 private key (st3d-edge keygen)."),
+    ] = None,
 ) -> None:
     """Export a trained category: ONNX scorer graph, optional TensorRT engine, manifest."""
     with user_errors():
@@ -95,7 +99,7 @@ def export(
         err.print(f"exporting {run_dir} ({fmt.value}, {precision.value}) ...", highlight=False)
         report = write_bundle(
             run_dir, target, fmt=fmt.value, precision=precision.value, engine_options=options,
-            feature_outputs=debug_outputs,
+            feature_outputs=debug_outputs, signing_key=sign,
         )  # fmt: skip
         bundle = report.bundle
         stdout.print(
@@ -136,6 +140,8 @@ def export(
                 f"profile n {engine.profile_min}/{engine.profile_opt}/{engine.profile_max}",
                 highlight=False,
             )
+        if bundle.signatures:
+            stdout.print(f"signed by key {bundle.signatures[0]['key_id']}", highlight=False)
         wrote(bundle.path, "bundle")
         if report.triton_dir is not None:
             wrote(report.triton_dir, "Triton model")

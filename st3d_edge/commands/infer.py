@@ -9,8 +9,9 @@ is reported in one line and skipped; the exit code is then 1.
 from __future__ import annotations
 
 import glob
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,14 +26,30 @@ from st3d_edge.commands._common import (
     print_error,
     user_errors,
 )
+from st3d_edge.commands._signals import Interrupted, stop_on_signal
 
 DEFAULT_WORKDIR = Path("st3d-runs")
 DEFAULT_OUT = Path("st3d-infer")
 SCAN_SUFFIXES = (".tiff", ".tif")
+OUTPUT_SUFFIXES = ("_map.tiff", "_map.tif")
 
 
-def expand_scan_paths(patterns: list[str]) -> list[Path]:
-    """Files as given, folders searched recursively for TIFFs, globs expanded; sorted, unique."""
+def is_own_output(path: Path, out: Path | None) -> bool:
+    """A file infer wrote (under --out, or named like one of its maps): never read as a scan."""
+    if path.name.lower().endswith(OUTPUT_SUFFIXES):
+        return True
+    if out is None:
+        return False
+    root = out.resolve()
+    return root in path.resolve().parents
+
+
+def expand_scan_paths(patterns: list[str], out: Path | None = None) -> list[Path]:
+    """Files as given, folders searched recursively for TIFFs, globs expanded; sorted, unique.
+
+    infer's own outputs (:func:`is_own_output`) are left out, so pointing infer at a folder
+    that holds its --out does not score yesterday's maps.
+    """
     from st3d_edge.errors import St3dError
 
     found: list[Path] = []
@@ -48,6 +65,9 @@ def expand_scan_paths(patterns: list[str]) -> list[Path]:
             raise St3dError(f"{pattern}: no such file or folder")
         if not matches:
             raise St3dError(f"{pattern}: no scans (.tiff) found")
+        matches = [p for p in matches if not is_own_output(p, out)]
+        if not matches:
+            raise St3dError(f"{pattern}: only infer's own outputs found (maps, or files under --out)")
         found.extend(matches)
     unique = {p.resolve(): p for p in found}
     return [unique[key] for key in sorted(unique)]
@@ -82,75 +102,131 @@ def run_infer(
     ply: bool = False,
     overwrite: bool = False,
     threads: int = 0,
+    trust: list[Path] | None = None,
 ) -> int:
-    """The command's body (also called by the demo); returns the number of failed scans."""
+    """The command's body (also called by the demo); returns the number of failed scans.
+
+    Ctrl-C (or SIGTERM) lets the scan in progress finish and be recorded, then stops with
+    :class:`Interrupted`; a second one ends the process at once (exit 130), which the atomic
+    writes make safe. Python's own KeyboardInterrupt is not used inside the loop because it
+    can arrive while scipy's kNN threads run, which crashes the interpreter.
+    """
     from st3d_edge.console import err, progress_bar, wrote
-    from st3d_edge.console import out as stdout
-    from st3d_edge.errors import St3dError
     from st3d_edge.runtime import outputs
     from st3d_edge.runtime.pipeline import build_scorer
 
-    scans = expand_scan_paths(paths)
-    scorer, picked = build_scorer(resolve_bundle(model, category, workdir), backend, geometry, threads)
+    scans = expand_scan_paths(paths, out)
+    scorer, picked = build_scorer(resolve_bundle(model, category, workdir), backend, geometry, threads, trust)
     err.print(describe_pick(scorer, picked), highlight=False, markup=False)
+    prepare_out(out)
     names = outputs.output_names(scans)
     results_path = out / outputs.RESULTS_NAME
+    outputs.drop_torn_tail(results_path)
     done = {r["file"]: r for r in outputs.read_results(results_path)}
-    failed = skipped = scored = 0
-    with progress_bar() as bar:
+    batch = Batch(scorer, out, results_path, done, overwrite, ply)
+    counts = {"scored": 0, "skipped": 0, "failed": 0}
+    with progress_bar() as bar, stop_on_signal() as stop:
         task = bar.add_task("infer", total=len(scans), status="")
         for scan_path in scans:
-            key = str(scan_path.resolve())
-            name = names[scan_path]
-            files = {"map": out / f"{name}_map.tiff", "heatmap": out / f"{name}_heatmap.png"}
+            if stop.signum:
+                break
+            stem = out / names[scan_path]
+            files = {"map": Path(f"{stem}_map.tiff"), "heatmap": Path(f"{stem}_heatmap.png")}
             if ply:
-                files["ply"] = out / f"{name}.ply"
-            if not overwrite and _already_done(done.get(key), out, ply):
-                skipped += 1
-                bar.advance(task)
-                continue
-            try:
-                result = scorer.score_file(scan_path)
-            except St3dError as exc:
-                failed += 1
-                print_error(exc, bar.console)
-                bar.advance(task)
-                continue
-            vmax = outputs.colour_scale_max(result.point_scores, scorer.pixel_threshold)
-            outputs.write_map_tiff(files["map"], result.anomaly_map)
-            outputs.write_heatmap_png(files["heatmap"], result.anomaly_map, result.valid, vmax)
-            if ply:
-                outputs.write_ply(files["ply"], result.points, result.point_scores, vmax)
-            record = result.record()
-            record["file"] = key
-            record["outputs"] = {kind: path.name for kind, path in files.items()}
-            outputs.append_result(results_path, record)
-            scored += 1
-            stdout.print(
-                f"{scan_path}\t{result.image_score:.6g}\t{result.verdict}\t{result.total_ms:.1f} ms",
-                highlight=False,
-                soft_wrap=True,
-            )
-            bar.update(task, advance=1, status=f"{result.verdict} {result.total_ms:.0f} ms")
-    err.print(f"scored {scored}, skipped {skipped} (already done), failed {failed}", highlight=False)
-    if scored:
+                files["ply"] = Path(f"{stem}.ply")
+            outcome = _infer_one(batch, scan_path, files, bar)
+            counts[outcome] += 1
+            bar.advance(task)
+    err.print(
+        f"scored {counts['scored']}, skipped {counts['skipped']} (already done), failed {counts['failed']}",
+        highlight=False,
+    )
+    if counts["scored"]:
         wrote(out, "maps, heatmaps" + (", point clouds" if ply else ""))
+    if counts["scored"] or counts["failed"]:
         wrote(results_path, "results")
-    return failed
+    if stop.signum:
+        raise Interrupted(stop.signum, len(scans) - sum(counts.values()))
+    return counts["failed"]
 
 
-def _already_done(record: dict | None, out: Path, ply: bool) -> bool:
-    """A scan is done when results.jsonl has its line and every file that line lists exists.
+@dataclass
+class Batch:
+    """What every scan of one infer run shares."""
 
-    The line, not today's file names, decides: names depend on the batch's common folder, so
+    scorer: Any
+    out: Path
+    results_path: Path
+    done: dict[str, dict]  # resolved scan path -> its last record in results.jsonl
+    overwrite: bool
+    ply: bool
+
+
+def _infer_one(batch: Batch, scan_path: Path, files: dict[str, Path], bar: Any) -> str:
+    """Score one scan, write its files and its record; returns scored, skipped or failed."""
+    from st3d_edge.console import out as stdout
+    from st3d_edge.errors import St3dError
+    from st3d_edge.runtime import outputs
+
+    scorer = batch.scorer
+    key = str(scan_path.resolve())
+    provenance = outputs.provenance(scorer.bundle)
+    try:
+        identity = outputs.scan_identity(scan_path)
+        if not batch.overwrite and _already_done(batch.done.get(key), identity, scorer.bundle, batch):
+            return "skipped"
+        result = scorer.score_file(scan_path)
+    except St3dError as exc:
+        print_error(exc, bar.console)
+        outputs.append_result(batch.results_path, {"file": key, "error": str(exc), **provenance})
+        return "failed"
+    vmax = outputs.colour_scale_max(result.point_scores, scorer.pixel_threshold)
+    outputs.write_map_tiff(files["map"], result.anomaly_map)
+    outputs.write_heatmap_png(files["heatmap"], result.anomaly_map, result.valid, vmax)
+    if batch.ply:
+        outputs.write_ply(files["ply"], result.points, result.point_scores, vmax)
+    record = {**result.record(), **provenance, "file": key, "scan": identity}
+    record["outputs"] = {kind: path.name for kind, path in files.items()}
+    outputs.append_result(batch.results_path, record)
+    stdout.print(
+        f"{scan_path}\t{result.image_score:.6g}\t{result.verdict}\t{result.total_ms:.1f} ms",
+        highlight=False,
+        soft_wrap=True,
+    )
+    bar.update(bar.task_ids[0], status=f"{result.verdict} {result.total_ms:.0f} ms")
+    return "scored"
+
+
+def prepare_out(out: Path) -> None:
+    """Create --out, refuse one that is a file or not writable, and clear a killed run's temporaries."""
+    import os
+
+    from st3d_edge.errors import file_error
+    from st3d_edge.io_utils import remove_stale_temporaries
+
+    if out.exists() and not out.is_dir():
+        raise file_error(out, "is a file, not a folder; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise file_error(out, "output folder is not writable")
+    remove_stale_temporaries(out)
+
+
+def _already_done(record: dict | None, identity: dict, bundle: Any, batch: Batch) -> bool:
+    """Done: the last record of this scan scored the same content with the same bundle, and
+    every file it lists still exists.
+
+    The record, not today's file names, decides: names depend on the batch's common folder, so
     the same scan may have been written under another name by an earlier run.
     """
-    if record is None:
+    if record is None or "error" in record or record.get("bundle_id") != bundle.manifest_sha256:
+        return False
+    if record.get("scan") != identity:
         return False
     written = record.get("outputs") or {}
-    if not {"map", "heatmap"} <= set(written) or (ply and "ply" not in written):
+    if not {"map", "heatmap"} <= set(written) or (batch.ply and "ply" not in written):
         return False
-    return all((out / name).exists() for name in written.values())
+    return all((batch.out / name).exists() for name in written.values())
 
 
 def register(app: typer.Typer) -> None:
@@ -170,11 +246,29 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--overwrite", help="Score scans already done again.")
         ] = False,
         threads: Annotated[int, typer.Option("--threads", help="onnxruntime CPU threads (0: all).")] = 0,
+        trust: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--trust",
+                help="Public key (PEM) a bundle must be signed by; repeatable. The *.pub files of "
+                "$ST3D_EDGE_TRUST_DIR (default ~/.config/st3d-edge/trusted-keys) are trusted too.",
+            ),
+        ] = None,
     ) -> None:
         """Score scans: anomaly map TIFF, heatmap PNG, optional PLY and results.jsonl per scan."""
         with user_errors():
             failed = run_infer(
-                paths, model, category, workdir, out, backend.value, geometry.value, ply, overwrite, threads
+                paths,
+                model,
+                category,
+                workdir,
+                out,
+                backend.value,
+                geometry.value,
+                ply,
+                overwrite,
+                threads,
+                trust,
             )
         if failed:
             raise typer.Exit(1)

@@ -19,7 +19,7 @@ from st3d_edge.commands._common import (
     points_option,
     user_errors,
 )
-from st3d_edge.train.options import SamplerChoice, check_positive, resolve_preset
+from st3d_edge.train.options import SamplerChoice, check_positive, model_options_given, resolve_preset
 
 
 def pretrain_command(
@@ -70,9 +70,20 @@ def pretrain_command(
         from st3d_edge.train.distributed import init_from_env
         from st3d_edge.train.pretrain import SCALE, TEACHER, pretrain
 
+        run_dir = workdir / name
+        if resume:
+            from st3d_edge.train.runfolder import check_resume
+
+            given = {
+                **model_options_given(preset, n, d, sampler, absolute_coords),
+                "pretrain.seed": seed,
+                "pretrain.scenes_train": scenes,
+                "pretrain.scenes_val": val_scenes,
+                "job.modelnet": str(modelnet) if modelnet else None,
+            }
+            check_resume(run_dir, given)
         env = init_from_env(device.value)
         threads = torch_threads(env.world)
-        run_dir = workdir / name
         if env.is_main:
             err.print(
                 f"pretraining in {run_dir} on {env.device} "

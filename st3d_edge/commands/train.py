@@ -20,7 +20,7 @@ from st3d_edge.commands._common import (
     points_option,
     user_errors,
 )
-from st3d_edge.train.options import SamplerChoice, check_positive, resolve_preset
+from st3d_edge.train.options import SamplerChoice, check_positive, model_options_given, resolve_preset
 
 
 def train_command(
@@ -93,9 +93,20 @@ def train_command(
         from st3d_edge.train.distributed import init_from_env
         from st3d_edge.train.student import STATS, STUDENT, TEACHER, THRESHOLDS, train_category
 
+        run_dir = workdir / (name or category)
+        if resume:
+            from st3d_edge.train.runfolder import check_resume
+
+            given = {
+                **model_options_given(preset, n, d, sampler, absolute_coords),
+                "student.seed": seed,
+                "student.random_teacher": True if random_teacher else None,
+                "job.data": str(data.resolve()),
+                "job.teacher": str(teacher.resolve()) if teacher else None,
+            }
+            check_resume(run_dir, given)
         env = init_from_env(device.value)
         threads = torch_threads(env.world)
-        run_dir = workdir / (name or category)
         if env.is_main:
             err.print(
                 f"training {category} in {run_dir} on {env.device} "

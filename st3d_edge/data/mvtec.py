@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from st3d_edge.errors import file_error
+from st3d_edge.errors import St3dError, file_error
 
 SPLITS = ("train", "validation", "test")
+# The largest scan read (H x W): 2**26 pixels (e.g. 8192 x 8192, 805 MB as float32 xyz). A
+# compressed TIFF of a few kilobytes can claim gigabytes; it is refused from its header.
+MAX_IMAGE_PIXELS = 1 << 26
 XYZ_SUFFIXES = (".tiff", ".tif")
 
 
@@ -46,7 +49,12 @@ def read_xyz(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise file_error(path, "file not found")
     try:
-        xyz = tifffile.imread(path)
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            check_image_size(path, series.shape)  # before decoding: a small file may expand hugely
+            xyz = series.asarray()
+    except St3dError:
+        raise
     except Exception as exc:  # tifffile raises many types for damaged files
         raise file_error(path, f"not a readable TIFF ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     if xyz.ndim != 3 or xyz.shape[2] != 3:
@@ -54,6 +62,16 @@ def read_xyz(path: str | Path) -> np.ndarray:
     if not np.issubdtype(xyz.dtype, np.floating):
         raise file_error(path, f"expected float coordinates, got {xyz.dtype}")
     return np.ascontiguousarray(xyz, dtype=np.float32)
+
+
+def check_image_size(path: Path, shape: tuple[int, ...]) -> None:
+    pixels = int(np.prod(shape[:2], dtype=np.int64)) if len(shape) >= 2 else 0
+    if pixels > MAX_IMAGE_PIXELS:
+        raise file_error(
+            path,
+            f"image of {' x '.join(map(str, shape))} has {pixels} pixels, more than the maximum "
+            f"{MAX_IMAGE_PIXELS} (st3d_edge.data.mvtec.MAX_IMAGE_PIXELS); not decoded",
+        )
 
 
 def valid_mask(xyz: np.ndarray) -> np.ndarray:
@@ -68,8 +86,9 @@ def read_gt(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as image:
+            check_image_size(path, (image.height, image.width))
             mask = np.asarray(image)
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise file_error(path, f"not a readable image ({exc})".splitlines()[0]) from None
     if mask.ndim == 3:
         mask = mask.max(axis=2)

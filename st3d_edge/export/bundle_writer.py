@@ -129,6 +129,7 @@ def write_bundle(
     precision: str = "fp32",
     engine_options=None,
     feature_outputs: bool = False,
+    signing_key: Path | None = None,
 ) -> ExportReport:
     """Export the trained category in ``run_dir`` to the bundle folder ``out_dir``."""
     from st3d_edge.export.onnx_graph import scorer_graph
@@ -146,6 +147,10 @@ def write_bundle(
 
         import_tensorrt()  # fail before the slow part when the extra is missing
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if signing_key is not None:
+        from st3d_edge.runtime.signing import load_private_key
+
+        load_private_key(signing_key)  # a bad key is refused before the slow part
     teacher, student, s, mu, sigma, preset = load_category(run_dir)
     n, k, d = preset.model.n, preset.model.k, preset.model.d
     if build_engine_too:
@@ -183,7 +188,7 @@ def write_bundle(
         parity["fp16_max_relative_drift"] = drift
 
     previous_cache = out_dir / "timing.cache"
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, durable=True) as tmp:
         models = {}
         for p, graph in graphs.items():
             (tmp / ONNX_NAMES[p]).write_bytes(graph.SerializeToString())
@@ -233,6 +238,7 @@ def write_bundle(
             versions=versions(engine.device.tensorrt_version if engine else None),
             engine=engine,
             parity=parity,
+            signing_key=signing_key,
         )
     final = dataclasses.replace(bundle, path=out_dir)
     sizes = {name: entry.size for name, entry in final.files.items()}

@@ -159,7 +159,7 @@ class FusedScorer(nn.Module):
         g = torch.cat(parts, dim=0).reshape(7 if self.absolute_coords else 4, -1)
         return g if self.dtype == torch.float32 else g.to(self.dtype)
 
-    def geometric_means(self, g: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def geometric_locations(self, g: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Block ``index``'s two geometric MLP means, (n, geo1 T|S) and (n, geo2 T|S).
 
         Channels-first: the Gemm writes (c, n * k), so the sum over the k neighbours runs over
@@ -172,11 +172,11 @@ class FusedScorer(nn.Module):
 
     def forward(self, points: torch.Tensor, knn: torch.Tensor):
         g = self.geometry(points, knn)
-        geo1, geo2 = self.geometric_means(g, 0)
+        geo1, geo2 = self.geometric_locations(g, 0)
         lfa2 = torch.cat([geo2, _neighbour_sum(geo1, knn)], dim=1)
         f = _leaky(torch.matmul(lfa2, self.first_post_w) + self.first_post_b) + self.first_skip
         for i in range(1, len(self.geo_w)):
-            geo1, geo2 = self.geometric_means(g, i)
+            geo1, geo2 = self.geometric_locations(g, i)
             pre_skip = _leaky(torch.matmul(f, self.pre_skip_w[i - 1]) + self.pre_skip_b[i - 1])
             h_over_k, skip = pre_skip[:, : self.h_width[i]], pre_skip[:, self.h_width[i] :]
             lfa1 = torch.cat([geo1, _neighbour_sum(h_over_k, knn)], dim=1)

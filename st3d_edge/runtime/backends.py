@@ -102,6 +102,9 @@ class OnnxRuntimeBackend:
                 f"not a scorer graph: inputs {inputs}, outputs {outputs} "
                 f"(expected inputs {list(INPUT_NAMES)} and output {OUTPUT_NAME!r})",
             )
+        # the knn input's fixed width, when the graph fixes it (the exporter does)
+        width = next(i.shape[1] for i in self.session.get_inputs() if i.name == "knn")
+        self.k = width if isinstance(width, int) else None
         self.providers = self.session.get_providers()
         self.on_device = self.providers[0] != "CPUExecutionProvider"
         self.name = "onnxruntime-" + (

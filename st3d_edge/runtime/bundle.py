@@ -19,31 +19,45 @@ Decisions the paper leaves open, recorded here:
   built for (TensorRT engines are neither version- nor device-portable by default). Loading a
   bundle for engine use compares the exact TensorRT version string and the GPU name and
   compute capability; any difference is refused with "export again on this device".
-- A newer ``format_version`` than this package knows is refused; older ones load.
+- A newer ``format_version`` than this package knows is refused; so is format 1, which had no
+  manifest checksum (export it again).
+- Trust (see docs/RELIABILITY.md): every file name in the manifest is a plain name inside the
+  bundle, and one that resolves elsewhere (``..``, an absolute path, a symlink out) is refused
+  before the file is opened. The manifest carries ``manifest_sha256``, the sha256 of its
+  canonical JSON (:func:`st3d_edge.runtime.signing.canonical_json`), so a hand-edited threshold
+  is refused; ``signatures`` optionally holds Ed25519 signatures over the same bytes. Fields
+  are checked when the bundle loads (:mod:`st3d_edge.runtime.manifest_checks`).
+- Whatever changes a manifest after export (an engine built on the device, thresholds from
+  recalibration) goes through :func:`rewrite_manifest`, which re-checksums the files and the
+  manifest and re-signs it with the key it is given (the device's own key, which the device
+  trusts beside the exporter's); the exporter's signature no longer covers the new content.
 
 This module never imports torch, onnx or tensorrt at import time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from st3d_edge.errors import MissingExtraError, St3dError, file_error, gpu_extra, missing_tensorrt
 from st3d_edge.io_utils import write_json_atomic
+from st3d_edge.runtime.manifest_checks import PRECISIONS, first_problem, is_int, unsafe_name
 
-# 2: the manifest's ``scoring`` (the fused score's bank and standardisation); a runtime that
-# ignored it would compare student errors with thresholds calibrated on fused scores
+# 2: a checksummed manifest (format 1 had none) with ``scoring`` (the fused score's bank and
+# standardisation: a runtime that ignored it would compare student errors with thresholds
+# calibrated on fused scores)
 FORMAT_VERSION = 2
+MIN_FORMAT_VERSION = 2
 GEOMETRIC_BANK_NAME = "geometric_bank.npy"
 MANIFEST_NAME = "manifest.json"
 ONNX_NAMES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx"}
 ENGINE_NAME = "model.engine"
 TIMING_CACHE_NAME = "timing.cache"
-PRECISIONS = ("fp32", "fp16")
 INPUT_NAMES = ("points", "knn")
 OUTPUT_NAME = "scores"
 DEBUG_OUTPUT_NAMES = ("student_features", "teacher_features_normalized")
@@ -105,6 +119,8 @@ class Bundle:
     parity: dict[str, Any] = field(default_factory=dict)
     # {"method": "student"} or {"method": "fused", "fusion": {...}, "geometric": {...}, "bank": file}
     scoring: dict[str, Any] = field(default_factory=lambda: {"method": "student"})
+    manifest_sha256: str = ""  # the bundle's identity: results record it as bundle_id
+    signatures: list[dict[str, str]] = field(default_factory=list)
 
     def onnx_path(self, precision: str | None = None) -> Path:
         """The ONNX graph for ``precision`` (default: the bundle's precision)."""
@@ -134,10 +150,10 @@ def sha256_file(path: Path) -> str:
 
 
 def describe_files(folder: Path) -> dict[str, FileEntry]:
-    """Checksums and sizes of every plain file in ``folder`` except the manifest."""
+    """Checksums and sizes of every plain file in ``folder`` except the manifest (no symlinks)."""
     entries = {}
     for path in sorted(Path(folder).iterdir()):
-        if path.is_file() and path.name != MANIFEST_NAME:
+        if path.is_file() and not path.is_symlink() and path.name != MANIFEST_NAME:
             entries[path.name] = FileEntry(sha256_file(path), path.stat().st_size)
     return entries
 
@@ -159,28 +175,20 @@ def write_manifest(
     engine: EngineInfo | None = None,
     parity: dict[str, Any] | None = None,
     scoring: dict[str, Any] | None = None,
+    signing_key: str | Path | None = None,
 ) -> Bundle:
     """Checksum every file already in ``folder`` and write ``manifest.json`` beside them.
 
     Call it last, once the graphs (and the engine) are in the folder; the exporter writes the
     folder under a temporary name (``io_utils.atomic_dir``), so the manifest's checksums always
-    describe the files of the finished bundle.
+    describe the files of the finished bundle. ``signing_key``: an Ed25519 private key (PEM)
+    to sign the manifest with.
     """
     folder = Path(folder)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if precision not in models:
         raise ValueError(f"no ONNX graph listed for the bundle's precision {precision!r}")
-    files = describe_files(folder)
-    scoring = dict(scoring or {"method": "student"})
-    named = list(models.values()) + ([engine.file] if engine else [])
-    if scoring.get("bank"):
-        named.append(scoring["bank"])
-    if engine and engine.timing_cache:
-        named.append(engine.timing_cache)
-    missing = [name for name in named if name not in files]
-    if missing:
-        raise ValueError(f"{folder}: the manifest names files that are not there: {', '.join(missing)}")
     bundle = Bundle(
         path=folder,
         format_version=FORMAT_VERSION,
@@ -195,12 +203,73 @@ def write_manifest(
         thresholds=dict(thresholds),
         image_score=dict(image_score),
         versions={key: str(value) for key, value in versions.items()},
-        files=files,
+        files={},
         engine=engine,
         parity=dict(parity or {}),
-        scoring=scoring,
+        scoring=dict(scoring or {"method": "student"}),
     )
-    write_json_atomic(folder / MANIFEST_NAME, manifest_dict(bundle))
+    return _store(bundle, signing_key)
+
+
+def rewrite_manifest(
+    bundle: Bundle,
+    *,
+    signing_key: str | Path | None = None,
+    drop_signatures: bool = False,
+    **changes: Any,
+) -> Bundle:
+    """Write ``bundle``'s manifest again with ``changes`` (Bundle field names), and return it.
+
+    For whatever changes a bundle after export: ``thresholds=...`` from a recalibration,
+    ``engine=EngineInfo(...)`` once an engine has been built into the folder. The files are
+    checksummed again, the fields checked, the manifest checksummed and, with ``signing_key``,
+    signed by that key; the file is replaced atomically and durably. A signed bundle changed
+    without a key would silently lose its signatures (and be refused by a device that trusts
+    signed bundles only), so that needs ``drop_signatures=True``.
+    """
+    if bundle.signatures and signing_key is None and not drop_signatures:
+        raise file_error(
+            bundle.path / MANIFEST_NAME,
+            "is signed; give the key to sign the changed manifest with (or drop_signatures=True)",
+        )
+    unknown = set(changes) - {f.name for f in fields(Bundle)} | set(changes) & _DERIVED_FIELDS
+    if unknown:
+        raise ValueError(f"cannot set manifest field(s) {', '.join(sorted(unknown))}")
+    return _store(dataclasses.replace(bundle, **changes), signing_key)
+
+
+# fields rewrite_manifest computes itself
+_DERIVED_FIELDS = {"path", "files", "format_version", "manifest_sha256", "signatures"}
+
+
+def _named_files(bundle: Bundle) -> list[str]:
+    """The files the manifest names: graphs, the engine, the fused score's bank."""
+    named = list(bundle.models.values()) + ([bundle.engine.file] if bundle.engine else [])
+    if bundle.scoring.get("bank"):
+        named.append(str(bundle.scoring["bank"]))
+    return named
+
+
+def _store(bundle: Bundle, signing_key: str | Path | None) -> Bundle:
+    from st3d_edge.runtime import signing
+
+    folder = bundle.path
+    files = describe_files(folder)
+    named = _named_files(bundle)
+    if bundle.engine and bundle.engine.timing_cache:
+        named.append(bundle.engine.timing_cache)
+    missing = [name for name in named if name not in files]
+    if missing:
+        raise ValueError(f"{folder}: the manifest names files that are not there: {', '.join(missing)}")
+    bundle = dataclasses.replace(bundle, format_version=FORMAT_VERSION, files=files, signatures=[])
+    data = manifest_dict(bundle)
+    problem = first_problem(data)
+    if problem:
+        raise file_error(folder / MANIFEST_NAME, f"field {problem[0]}: {problem[1]}")
+    digest = signing.manifest_digest(data)
+    signatures = [signing.sign(data, signing.load_private_key(signing_key))] if signing_key else []
+    bundle = dataclasses.replace(bundle, manifest_sha256=digest, signatures=signatures)
+    write_json_atomic(folder / MANIFEST_NAME, manifest_dict(bundle), durable=True)
     return bundle
 
 
@@ -216,12 +285,19 @@ def load_bundle(
     use_engine: bool = False,
     device: DeviceIdentity | None = None,
     verify_checksums: bool = True,
+    trust: list[Path] | None = None,
+    trust_dir: Path | None = None,
 ) -> Bundle:
     """Read and verify a bundle; refuse one the runtime cannot trust, saying what to do.
 
     ``use_engine=True`` also checks that the bundle has an engine and that it was built by
     this TensorRT on this GPU (``device``; detected with :func:`current_device` when None).
+    ``trust``: public keys (PEM files) besides those of the trust folder
+    (:func:`st3d_edge.runtime.signing.default_trust_dir`, or ``trust_dir``); when there is any,
+    the manifest must be signed by one of them.
     """
+    from st3d_edge.runtime import signing
+
     path = Path(path)
     if not path.is_dir():
         raise file_error(path, "bundle folder not found; export one with `st3d-edge export`")
@@ -232,13 +308,26 @@ def load_bundle(
         raise file_error(manifest_path, f"missing: not a complete bundle; {_REEXPORT}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise file_error(manifest_path, f"not valid JSON ({exc}); {_REEXPORT}") from None
+    except OSError as exc:
+        raise file_error(manifest_path, f"cannot read it ({exc.strerror})") from None
+    _check_fields(data, manifest_path)
+    try:
+        digest = signing.manifest_digest(data)
+    except ValueError:
+        raise file_error(manifest_path, f"holds a number that is not finite; {_REEXPORT}") from None
+    if data.get("manifest_sha256") != digest:
+        raise file_error(
+            manifest_path,
+            "manifest checksum does not match: it was edited or damaged after export; change thresholds "
+            f"with `st3d-edge calibrate`, or {_REEXPORT}",
+        )
+    keys = signing.trusted_keys(list(trust or []), trust_dir)
+    if keys:
+        signing.verify_signatures(data, keys, manifest_path)
     bundle = _bundle_from_dict(path, data, manifest_path)
     for name, entry in bundle.files.items():
-        _verify_file(path / name, entry, verify_checksums)
-    named = list(bundle.models.values()) + ([bundle.engine.file] if bundle.engine else [])
-    if bundle.scoring.get("bank"):
-        named.append(str(bundle.scoring["bank"]))
-    for name in named:
+        _verify_file(member_path(path, name), entry, verify_checksums)
+    for name in _named_files(bundle):
         if name not in bundle.files:
             raise file_error(manifest_path, f"names {name} without a checksum for it; {_REEXPORT}")
     if use_engine:
@@ -246,11 +335,27 @@ def load_bundle(
     return bundle
 
 
-def _bundle_from_dict(path: Path, data: Any, manifest_path: Path) -> Bundle:
+def member_path(folder: Path, name: str) -> Path:
+    """``folder / name`` when it stays inside the bundle (symlinks resolved); refused otherwise.
+
+    Nothing outside is opened or measured: the check is on the names and the resolved path.
+    """
+    problem = unsafe_name(name)
+    if problem is None:
+        root = folder.resolve()
+        target = (folder / name).resolve()
+        if target == root or root not in target.parents:
+            problem = "resolves outside the bundle (a symlink?)"
+    if problem:
+        raise file_error(folder / MANIFEST_NAME, f"refuses file name {name!r}: {problem}; {_REEXPORT}")
+    return folder / name
+
+
+def _check_fields(data: Any, manifest_path: Path) -> None:
     if not isinstance(data, dict):
         raise file_error(manifest_path, f"not a bundle manifest; {_REEXPORT}")
     version = data.get("format_version")
-    if not isinstance(version, int):
+    if not is_int(version):
         raise file_error(manifest_path, f"has no format_version; not a bundle manifest; {_REEXPORT}")
     if version > FORMAT_VERSION:
         raise file_error(
@@ -258,13 +363,21 @@ def _bundle_from_dict(path: Path, data: Any, manifest_path: Path) -> Bundle:
             f"bundle format {version} is newer than this st3d-edge reads ({FORMAT_VERSION}); "
             f"upgrade st3d-edge on this device or {_REEXPORT} with the installed version",
         )
+    if 0 < version < MIN_FORMAT_VERSION:
+        raise file_error(manifest_path, f"bundle format {version} has no manifest checksum; {_REEXPORT}")
+    problem = first_problem(data)
+    if problem:
+        raise file_error(manifest_path, f"field {problem[0]}: {problem[1]}; {_REEXPORT}")
+
+
+def _bundle_from_dict(path: Path, data: dict[str, Any], manifest_path: Path) -> Bundle:
     try:
         engine = data.get("engine")
         if engine is not None:
             engine = EngineInfo(**{**engine, "device": DeviceIdentity(**engine["device"])})
         return Bundle(
             path=path,
-            format_version=version,
+            format_version=data["format_version"],
             category=str(data["category"]),
             n=int(data["n"]),
             k=int(data["k"]),
@@ -280,6 +393,8 @@ def _bundle_from_dict(path: Path, data: Any, manifest_path: Path) -> Bundle:
             engine=engine,
             parity=dict(data.get("parity") or {}),
             scoring=dict(data.get("scoring") or {"method": "student"}),
+            manifest_sha256=str(data["manifest_sha256"]),
+            signatures=list(data.get("signatures") or []),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise file_error(manifest_path, f"incomplete or malformed manifest ({exc!r}); {_REEXPORT}") from None
@@ -304,7 +419,8 @@ def bundle_scoring(bundle: Bundle):
     except (KeyError, TypeError, ValueError) as exc:
         raise file_error(where, f"malformed scoring settings ({exc}); {_REEXPORT}") from None
     settings.check(where)
-    return Scoring("fused", GeometricScore(settings, load_bank(bundle.path / str(scoring["bank"]))), fusion)
+    bank = load_bank(member_path(bundle.path, str(scoring["bank"])))
+    return Scoring("fused", GeometricScore(settings, bank), fusion)
 
 
 def _verify_file(path: Path, entry: FileEntry, verify_checksum: bool) -> None:

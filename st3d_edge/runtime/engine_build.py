@@ -9,7 +9,8 @@ What ``st3d-edge engine BUNDLE`` does (the ``runtime`` or ``jetson`` install plu
    scores with onnxruntime's stored at export (:mod:`.check_clouds`); an engine beyond the
    precision's bound is refused and nothing is written;
 4. record the engine, the TensorRT version and the GPU in the manifest, with the checksums of
-   the new files.
+   the new files (``runtime.bundle.rewrite_manifest``: checksummed, and signed again when the
+   bundle was signed).
 
 The bundle is rewritten as a whole under a temporary name (``io_utils.atomic_dir``): a failed
 build or check leaves the bundle as it was. ``export --format engine`` calls
@@ -25,15 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from st3d_edge.errors import file_error
-from st3d_edge.io_utils import atomic_dir, write_json_atomic
+from st3d_edge.io_utils import atomic_dir
 from st3d_edge.runtime.bundle import (
     MANIFEST_NAME,
     TIMING_CACHE_NAME,
     Bundle,
     EngineInfo,
-    describe_files,
     load_bundle,
-    manifest_dict,
+    rewrite_manifest,
 )
 from st3d_edge.runtime.check_clouds import CheckClouds, CheckResult, compare, read_check_clouds
 from st3d_edge.runtime.tensorrt_build import EngineOptions, build_engine, import_tensorrt, resolve_profile
@@ -87,10 +87,24 @@ def build_checked_engine(
 
 
 def engine_for_bundle(
-    bundle_path: str | Path, *, precision: str | None = None, options: EngineOptions = EngineOptions()
+    bundle_path: str | Path,
+    *,
+    precision: str | None = None,
+    options: EngineOptions = EngineOptions(),
+    signing_key: str | Path | None = None,
 ) -> EngineReport:
-    """Build, check and add a TensorRT engine to the bundle at ``bundle_path`` (on the device)."""
+    """Build, check and add a TensorRT engine to the bundle at ``bundle_path`` (on the device).
+
+    A signed bundle is signed again with ``signing_key`` (its manifest changes); without a key
+    it is refused before any work, since dropping its signatures would make devices that trust
+    signed bundles only refuse it.
+    """
     bundle = load_bundle(bundle_path)
+    if bundle.signatures and signing_key is None:
+        raise file_error(
+            bundle.path / MANIFEST_NAME,
+            "is signed: give --sign KEY to sign it again once the engine is in its manifest",
+        )
     precision = precision or bundle.precision
     onnx_name = bundle.onnx_path(precision).name  # refuses a precision the bundle has no graph for
     checks = read_check_clouds(bundle.path, set(bundle.files), precision)
@@ -111,25 +125,14 @@ def engine_for_bundle(
         )
         _refresh_triton_plans(tmp, info)
         updated = rewrite_manifest(
-            tmp,
-            bundle,
+            dataclasses.replace(bundle, path=tmp),
+            signing_key=signing_key,
             precision=precision,
             engine=info,
             versions={**bundle.versions, "tensorrt": info.device.tensorrt_version},
             parity={**bundle.parity, "engine_check": result.as_dict()},
         )
     return EngineReport(dataclasses.replace(updated, path=bundle.path), result)
-
-
-def rewrite_manifest(folder: Path, bundle: Bundle, **changes: Any) -> Bundle:
-    """Write ``folder``'s manifest: ``bundle`` with ``changes`` and the checksums of ``folder``'s files.
-
-    The one place the device rewrites a manifest; when manifests are signed, the re-signing
-    goes here.
-    """
-    updated = dataclasses.replace(bundle, path=folder, files=describe_files(folder), **changes)
-    write_json_atomic(folder / MANIFEST_NAME, manifest_dict(updated))
-    return updated
 
 
 def _refresh_triton_plans(folder: Path, info: EngineInfo) -> None:

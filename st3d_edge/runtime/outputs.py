@@ -9,7 +9,9 @@
   scans; without it, from 0 to the scan's own maximum. Invalid pixels are mid grey.
 * ``<name>.ply`` (with ``--ply``): the scan's valid points, binary little-endian PLY with
   ``float x, y, z; uchar red, green, blue; float score`` per vertex, coloured like the heatmap.
-* ``results.jsonl``: one JSON object per scan (file, image score, verdict, per-stage ms, ...).
+* ``results.jsonl``: one JSON object per scan attempt, appended (file, image score, verdict,
+  per-stage ms, the scan's identity, provenance; or ``error`` for a scan that failed). The
+  last record of a file is the one that counts.
 
 Names: ``<name>`` is the scan's path relative to the common folder of all inputs, with the
 suffix and any ``xyz`` folder dropped and ``/`` turned into ``_`` (``crack/xyz/000.tiff`` ->
@@ -18,16 +20,21 @@ suffix and any ``xyz`` folder dropped and ``/`` turned into ``_`` (``crack/xyz/0
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from st3d_edge.io_utils import atomic_path, write_text_atomic
+from st3d_edge.errors import file_error
+from st3d_edge.io_utils import atomic_path
 
 RESULTS_NAME = "results.jsonl"
+_TAIL_BYTES = 1 << 20
 INVALID_RGB = (128, 128, 128)
 
 # Inferno-like: (position, r, g, b), sampled from the perceptually uniform "inferno" scale.
@@ -141,21 +148,109 @@ def output_names(paths: Sequence[Path]) -> dict[Path, str]:
 
 
 def read_results(path: str | Path) -> list[dict]:
-    """The records of a results.jsonl; a torn last line (an interrupted writer) is ignored."""
+    """The records of a results.jsonl, oldest first.
+
+    A last line without its newline is what a killed writer leaves, and is ignored (the next
+    writer removes it, :func:`drop_torn_tail`); any other line that is not a JSON object means
+    the file is not ours, and is refused rather than silently appended to.
+    """
     path = Path(path)
-    if not path.exists():
+    if path.is_dir():
+        raise file_error(path, "is a folder, not a results file; choose another --out")
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
         return []
+    lines = text.split("\n")
+    complete = lines[:-1]  # the part after the last newline is empty or torn
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(complete, start=1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            continue
+            record = None
+        if not isinstance(record, dict) or "file" not in record:
+            raise file_error(
+                path, f"line {number} is not a results record; move the file away or choose another --out"
+            )
+        records.append(record)
     return records
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[int]:
+    """An fd of ``path`` opened for appending, held under an exclusive lock (one writer at a time)."""
+    import fcntl
+
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def drop_torn_tail(path: str | Path) -> bool:
+    """Cut a last line a killed writer left without its newline; True if there was one."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with _locked(path) as fd:
+        size = os.fstat(fd).st_size
+        with open(path, "rb") as fh:
+            # only the end is read: a torn line is shorter than the tail
+            fh.seek(max(0, size - _TAIL_BYTES))
+            tail = fh.read()
+        if not tail or tail.endswith(b"\n"):
+            return False
+        os.ftruncate(fd, size - len(tail) + tail.rfind(b"\n") + 1)
+        os.fsync(fd)
+    return True
+
+
 def append_result(path: str | Path, record: dict) -> None:
-    """Add (or replace, by ``file``) one scan's record; the whole file is rewritten atomically."""
-    records = [r for r in read_results(path) if r.get("file") != record["file"]]
-    records.append(record)
-    write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    """Append one scan's record as one JSON line: one write under an exclusive lock, fsynced.
+
+    Strict JSON (a NaN would raise here rather than reach the file). The file is never
+    rewritten, so a record costs the same however long the file is, and two processes writing
+    the same results lose nothing.
+    """
+    line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path) as fd:
+        written = os.write(fd, line)
+        while written < len(line):  # a short write (rare: signals, nearly full disks)
+            written += os.write(fd, line[written:])
+        os.fsync(fd)
+
+
+def scan_identity(path: str | Path) -> dict:
+    """What "the same scan" means for skipping it: size, modification time and content hash."""
+    import hashlib
+
+    path = Path(path)
+    try:
+        stat = path.stat()
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise file_error(path, f"cannot read it ({exc.strerror})") from None
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()}
+
+
+def provenance(bundle: Any) -> dict:
+    """What every record says about how it was made: which bundle, thresholds, version, when."""
+    from st3d_edge import __version__
+
+    thresholds = getattr(bundle, "thresholds", {}) or {}
+    return {
+        "bundle_id": getattr(bundle, "manifest_sha256", ""),
+        "bundle": str(getattr(bundle, "path", "")),
+        "category": getattr(bundle, "category", ""),
+        "thresholds": {key: thresholds.get(key) for key in ("image", "pixel")},
+        "st3d_edge": __version__,
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+    }

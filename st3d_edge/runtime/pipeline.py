@@ -19,6 +19,9 @@ Decisions the paper leaves open, as taken here:
   with; ``IMAGE_SCORE_NEIGHBOURS`` of that module when it records none). The verdict is
   ``anomalous`` when it exceeds the bundle's image threshold, ``good`` otherwise, ``unknown``
   when the bundle has no threshold. Pixels above the pixel threshold are counted as ``anomalous_pixels``.
+* A scan the model cannot judge is rejected, not scored: coordinates out of range, a point
+  spacing that says the units differ from training's, or non-finite scores
+  (:mod:`st3d_edge.runtime.scan_checks`; needs the bundle's ``s``).
 * Stage times (ms): read, sample, knn, inference, fill, image_score; the map assembly is part of
   ``fill``.
 """
@@ -35,6 +38,7 @@ from st3d_edge.errors import St3dError, file_error
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.runtime.backends import Selection, select_backend
 from st3d_edge.runtime.geometry_backend import CpuGeometry, call
+from st3d_edge.runtime.scan_checks import check_coordinates, check_scores, check_units, scan_spacing
 from st3d_edge.runtime.timing import StageClock
 
 VERDICT_GOOD = "good"
@@ -55,6 +59,7 @@ class ScanResult:
     valid_points: int = 0
     sampled_points: int = 0
     anomalous_pixels: int | None = None
+    spacing: float | None = None  # the scan's point spacing, measured as the bundle's s was
 
     @property
     def total_ms(self) -> float:
@@ -71,6 +76,7 @@ class ScanResult:
             "valid_points": self.valid_points,
             "sampled_points": self.sampled_points,
             "anomalous_pixels": self.anomalous_pixels,
+            "spacing": None if self.spacing is None else float(f"{self.spacing:.6g}"),
         }
 
 
@@ -135,6 +141,8 @@ class ScanScorer:
         self.image_threshold, self.pixel_threshold = bundle_thresholds(bundle)
         self.image_neighbours = bundle_image_neighbours(bundle)
         self.scoring = scoring if scoring is not None else _scoring(bundle)
+        s = getattr(bundle, "s", None)
+        self.s = float(s) if s is not None else None
 
     def _clock(self) -> StageClock:
         sync = (
@@ -172,12 +180,18 @@ class ScanScorer:
                 f"{min_n} (its optimization profile): export with a smaller --profile-min, or "
                 "use --backend onnxruntime",
             )
+        if self.s is not None:
+            check_coordinates(scan.path, points, pixels, self.s)
         with clock.stage("sample"):
             cloud = call(geometry, "to_device", points)
             idx = geometry.sample(cloud, self.n, self.sampler)
             sampled = call(geometry, "take", cloud, idx)
         with clock.stage("knn"):
             knn = geometry.knn(sampled, self.k)
+        spacing = None
+        if self.s is not None:
+            spacing = scan_spacing(call(geometry, "to_host", sampled), call(geometry, "to_host", knn))
+            check_units(scan.path, spacing, self.s)
         with clock.stage("inference"):
             if getattr(geometry, "on_device", False):
                 # The backend runs on its own stream: the kNN kernels must be done first.
@@ -195,6 +209,7 @@ class ScanScorer:
             anomaly_map[pixels[:, 0], pixels[:, 1]] = filled
         with clock.stage("image_score"):
             image_score = float(call(geometry, "image_score", sampled, scores, knn, self.image_neighbours))
+        check_scores(scan.path, np.append(filled, image_score))
         valid = np.zeros((height, width), dtype=bool)
         valid[pixels[:, 0], pixels[:, 1]] = True
         anomalous = None if self.pixel_threshold is None else int((filled > self.pixel_threshold).sum())
@@ -210,6 +225,7 @@ class ScanScorer:
             valid_points=len(points),
             sampled_points=int(knn.shape[0]),
             anomalous_pixels=anomalous,
+            spacing=spacing,
         )
 
 
@@ -233,13 +249,20 @@ def engine_for_this_device(bundle: Any, choice: str) -> tuple[Path | None, str]:
 
 
 def build_scorer(
-    bundle_path: str | Path, backend: str = "auto", geometry: str = "auto", threads: int = 0
+    bundle_path: str | Path,
+    backend: str = "auto",
+    geometry: str = "auto",
+    threads: int = 0,
+    trust: list[Path] | None = None,
 ) -> tuple[ScanScorer, Selection]:
-    """Load and verify a bundle, pick the backends, and return the scorer and what was picked."""
+    """Load and verify a bundle, pick the backends, and return the scorer and what was picked.
+
+    ``trust``: public keys the bundle must be signed by (besides the trust folder's).
+    """
     from st3d_edge.runtime.bundle import load_bundle
     from st3d_edge.runtime.geometry_backend import select_geometry
 
-    bundle = load_bundle(bundle_path)
+    bundle = load_bundle(bundle_path, trust=trust)
     engine_path, why_not = engine_for_this_device(bundle, backend)
     picked = select_backend(
         backend,
@@ -248,6 +271,18 @@ def build_scorer(
         threads=threads,
         gpu_onnx_path=bundle.onnx_path(),
     )
+    check_graph_k(bundle, picked.backend)
     if engine_path is None and backend == "auto" and getattr(bundle, "engine", None) is not None:
         picked.reason += f"; the engine was not used: {why_not}"
     return ScanScorer(bundle, picked.backend, select_geometry(geometry)), picked
+
+
+def check_graph_k(bundle: Any, backend: Any) -> None:
+    """Refuse a manifest whose k is not the k the graph (or engine) was built for."""
+    graph_k = getattr(backend, "k", None)
+    if isinstance(graph_k, int) and graph_k != bundle.k:
+        raise file_error(
+            Path(bundle.path) / "manifest.json",
+            f"field k: {bundle.k}, but the model's knn input takes k = {graph_k}; "
+            "export again with `st3d-edge export`",
+        )

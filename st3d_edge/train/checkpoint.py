@@ -21,7 +21,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` via a temporary file and a rename: an interrupted save leaves the old file."""
     torch = require_torch()
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:
         torch.save(state, tmp)
     return path
 
@@ -34,9 +34,11 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
         raise file_error(path, "checkpoint not found")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise file_error(path, f"not a readable checkpoint ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError) as exc:
+        # torch's own text advises weights_only=False, which would run whatever the file holds
+        raise file_error(
+            path, f"corrupt or truncated checkpoint ({type(exc).__name__}), start over with --overwrite"
+        ) from None
     if not isinstance(state, dict):
         raise file_error(path, "not a checkpoint (expected a dictionary)")
     return state

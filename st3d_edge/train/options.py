@@ -53,3 +53,20 @@ def check_positive(**values: int | None) -> None:
             raise typer.BadParameter(
                 f"must be at least 1, got {value}", param_hint=f"--{name.replace('_', '-')}"
             )
+
+
+def model_options_given(
+    name: PresetName | None,
+    n: int | None,
+    d: int | None,
+    sampler: SamplerChoice | None,
+    absolute_coords: bool,
+) -> dict[str, object]:
+    """The model options a user gave, by their place in config.json (None: left at the default)."""
+    return {
+        "name": name.value if name else None,
+        "model.n": n,
+        "model.d": d,
+        "model.sampler": sampler.value if sampler else None,
+        "model.absolute_coords": True if absolute_coords else None,
+    }

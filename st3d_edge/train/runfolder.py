@@ -4,7 +4,11 @@ Starting a job in a folder that already holds one is refused unless the user ask
 ``resume`` it (continue from ``last.pt``) or to ``overwrite`` it (start over; the cache of
 sampled clouds is kept, since it depends only on its own key). On resume the folder's own
 ``config.json`` is authoritative: the job continues with exactly the settings it started with,
-except that the number of epochs may be raised.
+except that the number of epochs may be raised; options given on the command line that differ
+from it are refused (:func:`check_resume`), listing the differences, rather than ignored.
+
+A folder holds a run once a training epoch has been saved (``last.pt``): a folder a job left
+behind when it failed before that (a config only) is simply started over.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from st3d_edge.config import Preset, from_dict, load_json, save_json, to_dict
 from st3d_edge.errors import file_error
@@ -28,7 +33,7 @@ JOB_KEY = "job"  # job-specific settings stored beside the preset's sections in 
 def start_run(run_dir: Path, config: dict, *, resume: bool, overwrite: bool) -> dict:
     """Create or reopen ``run_dir``; return the config the job must use."""
     run_dir = Path(run_dir)
-    has_run = (run_dir / CONFIG).is_file() or (run_dir / LAST).is_file()
+    has_run = (run_dir / LAST).is_file()
     if resume:
         if not (run_dir / LAST).is_file():
             raise file_error(run_dir, "nothing to resume: no last.pt in this run folder")
@@ -43,7 +48,7 @@ def start_run(run_dir: Path, config: dict, *, resume: bool, overwrite: bool) -> 
         raise file_error(
             run_dir, "already holds a training run; pass --resume to continue it or --overwrite to start over"
         )
-    if has_run:
+    if run_dir.is_dir():
         for child in run_dir.iterdir():
             if child.name == CACHE:
                 continue
@@ -67,6 +72,31 @@ def open_run(
     if not env.is_main:
         config = read_config(run_dir)
     return config, preset_of(config)
+
+
+def check_resume(run_dir: Path, asked: dict[str, Any]) -> None:
+    """Refuse ``--resume`` when options given now differ from the run's own config.
+
+    ``asked``: the options the user actually gave, by their place in config.json
+    (``"model.n"``, ``"job.data"``, ...); options left at their defaults are not compared.
+    The epoch count is not compared: raising it is how a finished run is continued.
+    """
+    if not (Path(run_dir) / LAST).is_file():
+        return  # start_run says there is nothing to resume
+    saved = read_config(run_dir)
+    differences = []
+    for key, value in asked.items():
+        have: Any = saved
+        for part in key.split("."):
+            have = have.get(part) if isinstance(have, dict) else None
+        if value is not None and have != value:
+            differences.append(f"{key} {have!r} -> {value!r}")
+    if differences:
+        raise file_error(
+            Path(run_dir) / CONFIG,
+            f"--resume continues the run with its own settings, but these options differ: "
+            f"{'; '.join(differences)}; drop them, or start over with --overwrite",
+        )
 
 
 def read_config(run_dir: Path) -> dict:

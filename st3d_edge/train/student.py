@@ -203,6 +203,15 @@ def train_category(
         data=str(data_root.resolve()),
         teacher=None if random_teacher else str(Path(teacher_dir).resolve()),
     )
+    checked_teacher = None
+    if not resume:
+        # what the job needs is checked before open_run replaces an old run (--overwrite)
+        from st3d_edge.data.mvtec import read_xyz
+
+        read_xyz(train_paths[0])
+        read_xyz(val_paths[0])
+        if not random_teacher:
+            checked_teacher = load_teacher(Path(teacher_dir), preset)
     config, preset = open_run(run_dir, config, env, resume=resume, overwrite=overwrite)
     model, sc = preset.model, preset.student
     device = env.device
@@ -211,7 +220,7 @@ def train_category(
         teacher = build_net(model, seed=sc.seed + RANDOM_TEACHER_STREAM)
         teacher_info = {"source": "random", "seed": sc.seed + RANDOM_TEACHER_STREAM}
     else:
-        teacher, teacher_info = load_teacher(Path(config["job"]["teacher"]), preset)
+        teacher, teacher_info = checked_teacher or load_teacher(Path(config["job"]["teacher"]), preset)
     teacher = teacher.to(device).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
