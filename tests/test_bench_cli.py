@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import json
+
 from typer.testing import CliRunner
 
 from st3d_edge.cli import app
@@ -10,7 +13,7 @@ from tests.runtime_fixtures import organized_cloud
 from tests.test_infer_cli import make_bundle, write_scan
 
 
-def test_bench_prints_stages_throughput_and_memory(tmp_path):
+def test_bench_prints_stages_throughput_and_memory_and_writes_json_csv(tmp_path):
     bundle = make_bundle(tmp_path / "bundle")
     scan = write_scan(tmp_path / "scan.tiff", organized_cloud(16, 18, seed=4))
     args = [
@@ -33,6 +36,12 @@ def test_bench_prints_stages_throughput_and_memory(tmp_path):
     assert "scans/s:" in res.output and "onnxruntime-cpu on CPU" in res.output
     assert "peak host RSS:" in res.output
     assert "no PyTorch baseline" in res.output  # the toy bundle has no training run beside it
+    report = json.loads((tmp_path / "bench" / "bench.json").read_text())  # default: beside the bundle
+    assert report["facts"]["machine"] and "l4t" in report["facts"] and "power_mode" in report["facts"]
+    assert report["backend"] == "onnxruntime-cpu" and report["precision"] == "fp32"
+    rows = list(csv.DictReader((tmp_path / "bench" / "bench.csv").open()))
+    assert [r["stage"] for r in rows][-1] == "total" and {r["backend"] for r in rows} == {"onnxruntime-cpu"}
+    assert rows[0]["n"] == str(report["n"]) and float(rows[-1]["median_ms"]) > 0
 
 
 def test_bench_rejects_bad_counts(tmp_path):
@@ -46,35 +55,6 @@ def test_table_ratio_is_baseline_over_edge():
     torch = {"inference": {"median": 6.0, "p90": 7.0}, "total": {"median": 8.0, "p90": 9.0}}
     lines = format_table(edge, "ort", torch, "torch").splitlines()
     assert lines[1].split()[-1] == "3.00" and lines[2].split()[-1] == "2.00"
-
-
-def test_bench_writes_json_and_csv_with_device_facts(tmp_path):
-    import csv
-    import json
-
-    bundle = make_bundle(tmp_path / "bundle")
-    scan = write_scan(tmp_path / "scan.tiff", organized_cloud(16, 18, seed=4))
-    args = [
-        "bench",
-        "--model",
-        bundle,
-        "--scan",
-        scan,
-        "--repeats",
-        "2",
-        "--warmup",
-        "0",
-        "--geometry",
-        "cpu",
-    ]
-    res = CliRunner().invoke(app, [str(a) for a in args])
-    assert res.exit_code == 0, res.output
-    report = json.loads((tmp_path / "bench" / "bench.json").read_text())  # default: beside the bundle
-    assert report["facts"]["machine"] and "l4t" in report["facts"] and "power_mode" in report["facts"]
-    assert report["backend"] == "onnxruntime-cpu" and report["precision"] == "fp32"
-    rows = list(csv.DictReader((tmp_path / "bench" / "bench.csv").open()))
-    assert [r["stage"] for r in rows][-1] == "total" and {r["backend"] for r in rows} == {"onnxruntime-cpu"}
-    assert rows[0]["n"] == str(report["n"]) and float(rows[-1]["median_ms"]) > 0
 
 
 def test_device_facts_of_a_jetson_tree(tmp_path):
