@@ -162,7 +162,14 @@ def test_missing_graph_checks_tensorrt_and_profile_are_one_line_errors(bundle_di
     assert res.exit_code == 2 and "bundle folder not found" in res.output
 
 
-def test_engine_command_runs_with_torch_blocked(bundle_dir):
+def test_engine_command_runs_with_torch_blocked(bundle_dir, tmp_path):
+    """The whole device path without torch: build, check, manifest rewrite and re-signing."""
+    from st3d_edge.runtime.bundle import rewrite_manifest
+    from st3d_edge.runtime.signing import generate_keypair
+
+    key, pub = tmp_path / "line.key", tmp_path / "line.pub"
+    generate_keypair(key, pub)
+    rewrite_manifest(load_bundle(bundle_dir), signing_key=key)
     code = f"""
 import sys
 from pathlib import Path
@@ -176,9 +183,9 @@ class Patch:
 stand_ins(Patch())
 from typer.testing import CliRunner
 from st3d_edge.cli import app
-res = CliRunner().invoke(app, ["engine", {str(bundle_dir)!r}])
+res = CliRunner().invoke(app, ["engine", {str(bundle_dir)!r}, "--sign", {str(key)!r}])
 assert res.exit_code == 0, res.output
-load_bundle({str(bundle_dir)!r}, use_engine=True, device=DEVICE)
+assert load_bundle({str(bundle_dir)!r}, use_engine=True, device=DEVICE, trust=[Path({str(pub)!r})]).signatures
 assert not [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
 print("ok")
 """
