@@ -224,3 +224,12 @@ def test_a_signed_bundle_is_signed_again_or_refused(bundle_dir, tmp_path, monkey
     assert res.exit_code == 0, res.output
     bundle = load_bundle(bundle_dir, trust=[pub], use_engine=True, device=DEVICE)
     assert bundle.signatures and bundle.engine is not None
+
+
+def test_a_triton_plan_in_the_bundle_gets_the_new_engine(bundle_dir, monkeypatch):
+    plan = bundle_dir / "triton" / "st3d_tire" / "1" / "model.plan"
+    plan.parent.mkdir(parents=True)
+    plan.write_bytes(b"OLD ENGINE")  # as `export --format all` left it, from an earlier build
+    stand_ins(monkeypatch)
+    assert invoke(bundle_dir).exit_code == 0
+    assert plan.read_bytes() == (bundle_dir / "model.engine").read_bytes() == b"ENGINE"
