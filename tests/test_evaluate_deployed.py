@@ -98,14 +98,14 @@ print(res.stdout)
     assert "onnx fp16 (onnxruntime-cpu)" in res.stdout and "onnx fp32" not in res.stdout
 
 
-def test_engine_row_needs_an_engine_for_this_device(tiny):
+def test_engine_row_needs_an_engine_and_the_category_must_match(tiny):
     data, runs, _ = tiny
-    res = CliRunner().invoke(
-        app,
-        ["evaluate", "--data", str(data), "--model", str(runs / "tire" / "bundle"), "--backend", "tensorrt"],
-    )
+    args = ["evaluate", "--data", str(data), "--model", str(runs / "tire" / "bundle")]
+    res = CliRunner().invoke(app, [*args, "--backend", "tensorrt"])
     assert res.exit_code == 2
     assert "has no TensorRT engine" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(app, [*args, "--category", "foam"])
+    assert res.exit_code == 2 and "is a bundle of tire; --category foam differs" in res.output
 
 
 def test_fp16_export_reports_its_change_on_the_validation_scans(tiny):

@@ -71,7 +71,7 @@ def evaluate_command(
 ) -> None:
     """Evaluate trained categories: AU-PRO at several FPR limits, image AUROC, time and memory."""
     if model is not None:
-        evaluate_deployed(data, model, precision, backend, with_torch, workdir, out)
+        evaluate_deployed(data, model, precision, backend, with_torch, workdir, out, category)
         return
     with user_errors():
         from st3d_edge.console import out as stdout
@@ -141,6 +141,7 @@ def evaluate_deployed(
     with_torch: bool,
     workdir: Path,
     out: Path | None,
+    categories: list[str] | None = None,
 ) -> None:
     """``evaluate --model``: one comparison table of the bundle's variants (and the PyTorch run)."""
     with user_errors():
@@ -154,6 +155,10 @@ def evaluate_deployed(
         if not data.is_dir():
             raise file_error(data, "dataset root not found")
         bundle = load_bundle(model)
+        if categories and categories != [bundle.category]:
+            raise St3dError(
+                f"{model} is a bundle of {bundle.category}; --category {', '.join(categories)} differs"
+            )
         if backend == BackendChoice.auto:
             raise St3dError("evaluate --model takes --backend onnxruntime or tensorrt, not auto")
         variants = [deployed.torch_variant(workdir / bundle.category)] if with_torch else []
