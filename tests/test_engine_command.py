@@ -126,6 +126,7 @@ def test_drifting_engine_is_refused_and_the_bundle_is_unchanged(bundle_dir, tmp_
     assert res.exit_code == 2
     errors = [line for line in res.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "differ from onnxruntime's on the bundle's check clouds" in errors[0]
+    assert errors[0].startswith(f"error: {bundle_dir}: ")  # the bundle named, not a temporary folder
     assert "the engine was not kept" in res.output
     assert {p.name: p.read_bytes() for p in bundle_dir.iterdir()} == before
 

@@ -207,6 +207,7 @@ def write_bundle(
                 checks=checks,
                 options=engine_options,
                 previous_cache=previous_cache if previous_cache.is_file() else None,
+                where=out_dir,
             )
             parity["engine_check"] = engine_check.as_dict()
         triton_dir = None

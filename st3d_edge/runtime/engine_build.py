@@ -62,13 +62,19 @@ def build_checked_engine(
     checks: CheckClouds,
     options: EngineOptions,
     previous_cache: Path | None = None,
+    where: Path | None = None,
 ) -> tuple[EngineInfo, CheckResult]:
-    """Build ``folder/model.engine`` from ``onnx_path`` and check it; raise if it drifts."""
+    """Build ``folder/model.engine`` from ``onnx_path`` and check it; raise if it drifts.
+
+    ``where``: the bundle the user named, for the error messages (``folder`` is usually the
+    temporary folder the bundle is rewritten in).
+    """
+    where = where or onnx_path.parent
     profile = resolve_profile(n, k, options)
     sizes = sorted(len(points) for points, _ in checks.clouds)
     if not any(profile.min <= size <= profile.max for size in sizes):
         raise file_error(
-            onnx_path.parent,
+            where,
             f"no check cloud fits the engine profile {profile.min}..{profile.max} points (they have "
             f"{', '.join(map(str, sizes))}); choose a --profile-min of at most {sizes[-1]}",
         )
@@ -78,7 +84,7 @@ def build_checked_engine(
     result = compare(open_engine(folder / info.file).run, checks, precision, sizes=(profile.min, profile.max))
     if not result.passed:
         raise file_error(
-            onnx_path.parent,
+            where,
             f"the {precision} TensorRT engine's scores differ from onnxruntime's on the bundle's check "
             f"clouds by up to {result.max_relative_error:.2e} (relative; bound {result.limit:.0e}); "
             "the engine was not kept",
@@ -122,6 +128,7 @@ def engine_for_bundle(
             checks=checks,
             options=options,
             previous_cache=previous_cache if previous_cache.is_file() else None,
+            where=bundle.path,
         )
         _refresh_triton_plans(tmp, info)
         updated = rewrite_manifest(
