@@ -120,7 +120,7 @@ def engine_for_bundle(
     with atomic_dir(bundle.path) as tmp:
         shutil.copytree(bundle.path, tmp, dirs_exist_ok=True)
         info, result = build_checked_engine(
-            tmp / onnx_name,
+            bundle.path / onnx_name,  # the same bytes as the copy; TensorRT's errors name the real file
             tmp,
             n=bundle.n,
             k=bundle.k,
