@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup, TyperOption
 
 from st3d_edge import __version__
 from st3d_edge.errors import St3dError
@@ -24,12 +25,39 @@ COMMAND_MODULES = (
     "export",
     "engine",
     "infer",
+    "calibrate",
     "bench",
     "demo",
     "keygen",
 )
 
+
+def _plain_flag(param: Any) -> Any:
+    """A boolean flag without typer's ``<bool>`` type label, and with its default shown."""
+    if isinstance(param, TyperOption) and param.is_flag and not param.count:
+        param.metavar = ""
+        if not param.is_eager and not param.secondary_opts and param.default is False:
+            param.show_default = "off"
+    return param
+
+
+class _Group(TyperGroup):
+    """The app's group: plain boolean flags in every command's ``--help`` (see ``_plain_flag``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return [_plain_flag(p) for p in super().get_params(ctx)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not getattr(command, "_plain_flags", False):
+            params = command.get_params
+            command.get_params = lambda ctx: [_plain_flag(p) for p in params(ctx)]  # type: ignore[method-assign]
+            command._plain_flags = True  # type: ignore[attr-defined]
+        return command
+
+
 app = typer.Typer(
+    cls=_Group,
     name="st3d-edge",
     help="3D Student-Teacher anomaly detection for 3D scans: train on good parts, find defects on the edge.",
     no_args_is_help=True,

@@ -5,14 +5,14 @@ Presets
 ``paper``  The paper's numbers (section 4.1): n = 64000 points, k = 32, d = 64, 1000 + 50
            pretraining scenes, teacher 250 epochs, student 100 epochs. GPU-sized; the default
            for real data.
-``cpu``    Small enough for two CPU cores, used by the demo and the accuracy benchmark:
-           n = 2048, k = 16, d = 64; pretraining on 64 + 4 scenes of 5 objects (2048 points each),
-           decoder m = 256 points, 8 decoded descriptors per step, teacher 40 epochs; student
-           40 epochs. Tuned on synthetic data (benchmarks/separation.py): k = 16 keeps the 8-hop
-           receptive field local (at k = 32 it holds up to a quarter of a 2048-point scene); a
-           teacher pretrained for 8 epochs on 32 scenes of 10 objects separated defects no better
-           than a random teacher, while these numbers give a better one. On an idle 2-core machine
-           pretraining takes about 80 s (about 25 ms per step) and the student about 20 s.
+``cpu``    Small enough for two CPU cores, used by the demo, the accuracy benchmark and the
+           shipped teacher (st3d_edge/teachers/cpu): n = 4096, k = 8, d = 64, whose 8-hop
+           receptive field holds a median 5.2 % of a 256 x 256 synthetic scan's sampled points
+           (the old n = 2048, k = 16 held 17.8 %, more than a whole part). Pretraining: 200 + 8
+           scenes of 5 objects, alternately generic solids seen by the virtual depth camera and
+           surface-sampled objects ("mixed"), decoder m = 256 points, 8 decoded descriptors per
+           step, 48 epochs with a cosine decay (about 16 minutes on 2 idle cores). Student: about
+           1000 optimizer steps whatever the scan count (``StudentConfig.steps``), cosine decay.
 ``tiny``   For unit tests only: n = 256, k = 8, d = 16, a handful of scenes and epochs.
 """
 
@@ -101,7 +101,7 @@ def _preset(name: str) -> Preset:
                 scenes_train=200,
                 scenes_val=8,
                 objects_per_scene=5,
-                epochs=24,
+                epochs=48,
                 samples_per_step=8,
                 scenes="mixed",
                 cosine_lr=True,

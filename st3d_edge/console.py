@@ -22,6 +22,19 @@ err = Console(stderr=True, soft_wrap=True, markup=False)
 
 T = TypeVar("T")
 
+_verbose = False
+
+
+def set_verbose(on: bool) -> None:
+    global _verbose
+    _verbose = bool(on)
+
+
+def detail_lines() -> bool:
+    """Whether to print lines a progress bar already shows (per-epoch losses): with ``--verbose``,
+    or when stderr is not a terminal, since a log file keeps no bar."""
+    return _verbose or not err.is_terminal
+
 
 def progress_bar() -> Progress:
     """A progress bar on stderr with count, elapsed time, ETA and a free-text status field."""

@@ -13,14 +13,14 @@ from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
 def test_fit_fusion_standardises_each_score_on_the_good_points():
     rng = np.random.default_rng(0)
     st, geo = rng.normal(3.0, 2.0, 5000), rng.normal(40.0, 10.0, 5000)
-    f = fusion.fit_fusion(st, geo, weights=(1.0, 1.0))
+    f = fusion.fit_fusion(st, geo, weights=(1.0, 1.0), standardisation="std")
     combined = f(st, geo)
     # the sum of two standardised independent scores: mean 0, variance about 2
     assert abs(combined.mean()) < 1e-4 and abs(combined.var() - 2.0) < 0.1
     assert_close(
         f(np.array([f.student_location]), np.array([f.geometric_location])), [0.0], rtol=0, atol=1e-6
     )
-    only_student = fusion.fit_fusion(st, geo, weights=(1.0, 0.0))
+    only_student = fusion.fit_fusion(st, geo, weights=(1.0, 0.0), standardisation="std")
     assert_close(only_student(st, geo), (st - st.mean()) / st.std(), **FLOAT32_SAME_MATH, what="student only")
 
 
@@ -81,3 +81,17 @@ def test_a_run_without_a_bank_or_with_a_bad_one_is_one_line(tmp_path):
     (folder / geometric.SETTINGS_FILE).write_text('{"s": 0.001}')
     with pytest.raises(St3dError, match="33-bin"):
         scoring.load_scoring(tmp_path, "fused")
+
+
+def test_tail_standardisation_scales_by_the_upper_tail_of_the_good_points():
+    rng = np.random.default_rng(2)
+    st, geo = rng.exponential(1.0, 20000), rng.normal(10.0, 1.0, 20000)
+    f = fusion.fit_fusion(st, geo, weights=(0.25, 1.0))
+    assert f.student_location == pytest.approx(np.median(st)) and f.geometric_location == pytest.approx(
+        10.0, abs=0.05
+    )
+    assert f.student_scale == pytest.approx(np.quantile(st, 0.999) - np.median(st))
+    assert f.student_weight == 0.25 and f.geometric_weight == 1.0
+    # a good point at the 99.9th percentile of both scores sits at 0.25 + 1
+    top = f(np.array([np.quantile(st, 0.999)]), np.array([np.quantile(geo, 0.999)]))
+    assert_close(top, [1.25], rtol=1e-5, atol=0.0, what="fused tail point")

@@ -212,3 +212,14 @@ def test_gpu_geometry_at_realistic_sizes():
     scores = np.random.default_rng(16).random(2048).astype(np.float32)
     filled = geo_gpu.to_host(geo_gpu.fill(sampled, scores, cloud))
     assert_close(filled, idw_float32(sampled, scores, pts), **FLOAT32_SAME_MATH, what="fill")
+
+
+def test_spacing_check_reads_the_first_knn_rows_from_the_device(geo):
+    from st3d_edge.runtime.spacing import scan_spacing
+
+    pts = _cloud(300, 17)
+    sampled = geo.to_device(pts)
+    knn = geo.knn(sampled, 8)
+    rows = geo.to_host(knn[:40])
+    assert_close(rows, geo.to_host(knn)[:40], **EXACT, what="first rows")
+    assert scan_spacing(geo.to_host(sampled), rows) == pytest.approx(scan_spacing(pts, rows))

@@ -44,8 +44,14 @@ def error_lines(res):
     [
         (lambda xyz: xyz.__setitem__((5, 7), 1e18), "coordinates out of range for this bundle: 1 pixel"),
         (lambda xyz: xyz.__imul__(1e30), "coordinates out of range for this bundle"),
-        (lambda xyz: xyz.__imul__(1000.0), r"the units look wrong: .* is \d{3,4}(\.\d+)? times the model's"),
-        (lambda xyz: xyz.__imul__(0.001), r"the units look wrong: .* is 1/\d{3,4}(\.\d+)? of the model's"),
+        (
+            lambda xyz: xyz.__imul__(1000.0),
+            r"is 1\.\d+e\+03 times the model's .*the units look wrong \(millimetres read as metres\?\)",
+        ),
+        (
+            lambda xyz: xyz.__imul__(0.001),
+            r"is 0\.00\d+ times the model's .*the units look wrong \(metres read as millimetres\?\)",
+        ),
     ],
 )
 def test_out_of_range_or_wrong_unit_scan_is_rejected_and_recorded(line, spoil, message):

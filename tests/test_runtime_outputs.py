@@ -14,24 +14,21 @@ from st3d_edge.runtime.timing import StageClock, summarize, summarize_runs
 from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
 
 
-def test_colormap_ends_and_midpoint():
+def test_colormap_ends_and_clipping():
     rgb = outputs.colormap(np.array([0.0, 1.0, 2.0, 4.0, -1.0, np.nan]), vmax=2.0)
     assert rgb.dtype == np.uint8 and rgb.shape == (6, 3)
-    assert tuple(rgb[0]) == (0, 0, 4)  # the bottom of the scale
-    assert tuple(rgb[1]) == (186, 54, 85)  # the middle control point: the pixel threshold's colour
-    assert tuple(rgb[2]) == tuple(rgb[3]) == (252, 255, 164)  # top, clipped above
-    assert tuple(rgb[4]) == tuple(rgb[5]) == (0, 0, 4)  # below 0 and NaN go to the bottom
+    assert tuple(rgb[0]) == (0, 0, 3)  # the bottom of the scale
+    assert tuple(rgb[1]) == (187, 55, 84)  # the middle: the pixel threshold's colour
+    assert tuple(rgb[2]) == tuple(rgb[3]) == (252, 254, 164)  # top, clipped above
+    assert tuple(rgb[4]) == tuple(rgb[5]) == (0, 0, 3)  # below 0 and NaN go to the bottom
 
 
-def test_colormap_matches_a_per_value_reference():
-    values = np.linspace(0, 1, 37)
-    ctrl = outputs._CONTROL
-    expected = []
-    for v in values:  # find the segment, interpolate linearly, round
-        j = min(int(np.searchsorted(ctrl[:, 0], v, side="right")) - 1, len(ctrl) - 2)
-        t = (v - ctrl[j, 0]) / (ctrl[j + 1, 0] - ctrl[j, 0])
-        expected.append(np.rint(ctrl[j, 1:] + t * (ctrl[j + 1, 1:] - ctrl[j, 1:])))
-    assert_close(outputs.colormap(values, 1.0), np.array(expected), **EXACT, what="colormap")
+def test_colormap_is_matplotlibs_inferno():
+    import matplotlib
+
+    values = np.concatenate([np.linspace(0, 1, 1001), [0.5 - 1e-9, 1 / 256, 255 / 256]])
+    expected = matplotlib.colormaps["inferno"](values, bytes=True)[:, :3]
+    assert_close(outputs.colormap(values, 1.0), expected, **EXACT, what="colormap")
 
 
 def test_colour_scale_uses_the_pixel_threshold_when_known():
@@ -51,7 +48,7 @@ def test_map_tiff_and_heatmap_png(tmp_path):
     png = np.asarray(Image.open(tmp_path / "h.png"))
     assert png.shape == (2, 2, 3)
     assert tuple(png[0, 0]) == outputs.INVALID_RGB
-    assert tuple(png[1, 0]) == (252, 255, 164)
+    assert tuple(png[1, 0]) == (252, 254, 164)
     assert not list(tmp_path.glob(".*tmp"))  # atomic writes leave no temporaries
 
 
@@ -73,6 +70,8 @@ def test_output_names_are_unique_in_an_mvtec_tree():
     paths = [Path("d/tire/test/crack/xyz/000.tiff"), Path("d/tire/test/good/xyz/000.tiff")]
     assert list(outputs.output_names(paths).values()) == ["crack_000", "good_000"]
     assert list(outputs.output_names([Path("a/b/007.tiff")]).values()) == ["007"]
+    same_stem = [Path("s/scan.ply"), Path("s/scan.pcd"), Path("s/other.ply")]
+    assert list(outputs.output_names(same_stem).values()) == ["scan_ply", "scan_pcd", "other"]
 
 
 def test_results_jsonl_appends_and_drops_a_torn_line(tmp_path):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from st3d_edge.commands.train import resolve_teacher
 from st3d_edge.config import get_preset
 from st3d_edge.teachers import SHIPPED, shipped_teacher
+from st3d_edge.train.api import resolve_teacher
 
 
 def test_the_cpu_preset_ships_a_teacher_with_its_provenance():

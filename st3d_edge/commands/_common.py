@@ -44,6 +44,9 @@ TrainDeviceOption = Annotated[DeviceChoice, typer.Option(help="Where to train.")
 EpochsOption = Annotated[int | None, typer.Option(help="Override the preset's epoch count.")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")]
 OverwriteRunOption = Annotated[bool, typer.Option("--overwrite", help="Start the run folder over.")]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", help="Print each epoch's losses under the progress bar too.")
+]
 
 
 def points_option(help: str) -> Any:
@@ -68,6 +71,30 @@ BundleWorkdirOption = Annotated[
 BackendOption = Annotated[BackendChoice, typer.Option("--backend", help="Inference engine.")]
 GeometryOption = Annotated[
     DeviceChoice, typer.Option("--geometry", help="Where sampling, kNN and the fill run.")
+]
+
+
+class UnitsChoice(str, Enum):
+    m = "m"
+    mm = "mm"
+    um = "um"
+
+
+# Options of every command that reads scans (st3d_edge.data.readers).
+UnitsOption = Annotated[
+    UnitsChoice,
+    typer.Option("--units", help="Units of the scans' coordinates where the format does not say."),
+]
+MasksOption = Annotated[
+    Path | None, typer.Option(help="Masks of the defective scans: <scan name>.png or .npy.")
+]
+IntrinsicsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--intrinsics",
+        help="Depth images: JSON with fx, fy, cx, cy, depth_scale "
+        "(default: <scan>.json or intrinsics.json beside the scan).",
+    ),
 ]
 
 

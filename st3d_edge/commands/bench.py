@@ -32,7 +32,8 @@ from st3d_edge.commands._common import (
     GeometryOption,
     user_errors,
 )
-from st3d_edge.commands.infer import DEFAULT_WORKDIR, describe_pick
+from st3d_edge.commands.infer import DEFAULT_WORKDIR
+from st3d_edge.runtime.pipeline import describe_pick
 
 DEFAULT_SIZE = 800
 

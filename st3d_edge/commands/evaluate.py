@@ -2,8 +2,7 @@
 
 With ``--model BUNDLE`` it evaluates what is deployed instead: the bundle's ONNX graphs (or its
 TensorRT engine) through the runtime pipeline ``infer`` uses, one row per variant, without torch
-(``st3d_edge.evaluation.deployed``).
-"""
+(``st3d_edge.commands._evaluate_deployed``)."""
 
 from __future__ import annotations
 
@@ -12,13 +11,23 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import BackendChoice, DeviceChoice, ScoringChoice, print_error, user_errors
+from st3d_edge.commands._common import (
+    BackendChoice,
+    DeviceChoice,
+    IntrinsicsOption,
+    MasksOption,
+    ScoringChoice,
+    UnitsChoice,
+    UnitsOption,
+    print_error,
+    user_errors,
+)
 from st3d_edge.commands.export import Precision
 from st3d_edge.train.options import SamplerChoice
 
 
 def evaluate_command(
-    data: Annotated[Path, typer.Option(help="Dataset root in MVTec 3D-AD layout.")],
+    data: Annotated[Path | None, typer.Option(help="Dataset root in MVTec 3D-AD layout.")] = None,
     category: Annotated[
         list[str] | None,
         typer.Option(
@@ -53,6 +62,16 @@ def evaluate_command(
             help="Also print where the top-scoring points of each good test scan lie (holes, border, plane).",
         ),
     ] = False,
+    good: Annotated[
+        list[str] | None,
+        typer.Option(metavar="DIR_OR_GLOB", help="Good test scans, instead of --data (with --defective)."),
+    ] = None,
+    defective: Annotated[
+        list[str] | None, typer.Option(metavar="DIR_OR_GLOB", help="Defective test scans (with --good).")
+    ] = None,
+    masks: MasksOption = None,
+    units: UnitsOption = UnitsChoice.m,
+    intrinsics: IntrinsicsOption = None,
     model: Annotated[
         Path | None,
         typer.Option("--model", help="Evaluate this export bundle through the runtime pipeline instead."),
@@ -71,6 +90,8 @@ def evaluate_command(
 ) -> None:
     """Evaluate trained categories: AU-PRO at several FPR limits, image AUROC, time and memory."""
     if model is not None:
+        from st3d_edge.commands._evaluate_deployed import evaluate_deployed
+
         evaluate_deployed(data, model, precision, backend, with_torch, workdir, out, category)
         return
     with user_errors():
@@ -79,6 +100,27 @@ def evaluate_command(
         from st3d_edge.data.mvtec import list_categories
         from st3d_edge.errors import St3dError, file_error
 
+        if good or defective:
+            _evaluate_folders(
+                good,
+                defective,
+                masks,
+                category,
+                workdir,
+                out,
+                maps,
+                no_maps,
+                device,
+                sampler,
+                units,
+                intrinsics,
+                scoring,
+            )
+            return
+        if data is None:
+            raise St3dError(
+                "give the test scans as --data DIR (MVTec layout) or as --good DIR --defective DIR"
+            )
         if not data.is_dir():
             raise file_error(data, "dataset root not found")
         categories = list(dict.fromkeys(category)) if category else list_categories(data)
@@ -133,51 +175,43 @@ def evaluate_command(
             raise typer.Exit(1)
 
 
-def evaluate_deployed(
-    data: Path,
-    model: Path,
-    precisions: list[Precision] | None,
-    backend: BackendChoice,
-    with_torch: bool,
-    workdir: Path,
-    out: Path | None,
-    categories: list[str] | None = None,
+def _evaluate_folders(
+    good, defective, masks, category, workdir, out, maps, no_maps, device, sampler, units, intrinsics, scoring
 ) -> None:
-    """``evaluate --model``: one comparison table of the bundle's variants (and the PyTorch run)."""
-    with user_errors():
-        from st3d_edge.console import out as stdout
-        from st3d_edge.console import wrote
-        from st3d_edge.errors import St3dError, file_error
-        from st3d_edge.evaluation import deployed
-        from st3d_edge.evaluation.report import write_reports
-        from st3d_edge.runtime.bundle import load_bundle
+    """``--good``/``--defective``/``--masks``: one run folder (``--category``) on flat folders."""
+    from st3d_edge.console import out as stdout
+    from st3d_edge.console import wrote
+    from st3d_edge.errors import St3dError
+    from st3d_edge.evaluation.report import format_table, write_reports
+    from st3d_edge.evaluation.runner import evaluate_folders
+    from st3d_edge.train.common import torch_threads
+    from st3d_edge.train.distributed import resolve_device
 
-        if not data.is_dir():
-            raise file_error(data, "dataset root not found")
-        bundle = load_bundle(model)
-        if categories and categories != [bundle.category]:
-            raise St3dError(
-                f"{model} is a bundle of {bundle.category}; --category {', '.join(categories)} differs"
-            )
-        if backend == BackendChoice.auto:
-            raise St3dError("evaluate --model takes --backend onnxruntime or tensorrt, not auto")
-        variants = [deployed.torch_variant(workdir / bundle.category)] if with_torch else []
-        if backend == BackendChoice.tensorrt:
-            variants.append(deployed.engine_variant(bundle))
-        else:
-            variants += deployed.onnx_variants(bundle, [p.value for p in precisions] if precisions else None)
-        results = [deployed.evaluate_variant(data, bundle, variant) for variant in variants]
-        stdout.print(
-            f"{bundle.category} from {bundle.path} on {data} (runtime pipeline: {bundle.sampler}, kNN k = "
-            f"{bundle.k}, n = {bundle.n}, IDW fill)",
-            highlight=False,
-        )
-        stdout.print(deployed.comparison_table(results), highlight=False, markup=False)
-        out_dir = out or bundle.path.parent / "evaluation-deployed"
-        for result in results:
-            stem = "-".join(result.method.replace("(", "").replace(")", "").split())
-            for path in write_reports([result], out_dir, stem=stem):
-                wrote(path)
+    if not good or not defective:
+        raise St3dError("--good and --defective go together (the image AUROC needs both kinds)")
+    if not category or len(category) != 1:
+        raise St3dError("with --good, name the one trained run to evaluate with --category NAME")
+    out_dir = out or workdir / "evaluation"
+    device_name = resolve_device(device.value)
+    torch_threads()
+    result = evaluate_folders(
+        good,
+        defective,
+        category[0],
+        workdir / category[0],
+        masks=masks,
+        units=units.value,
+        intrinsics=intrinsics,
+        device=device_name,
+        maps_dir=None if no_maps else (maps or out_dir / "maps"),
+        sampler=sampler.value if sampler else None,
+        scoring=scoring.value if scoring else None,
+    )
+    stdout.print(
+        format_table([result], f"3D-ST on {category[0]} ({device_name})"), highlight=False, markup=False
+    )
+    for path in write_reports([result], out_dir):
+        wrote(path)
 
 
 def register(app: typer.Typer) -> None:

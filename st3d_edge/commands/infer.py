@@ -1,14 +1,17 @@
 """`st3d-edge infer`: score scans with an exported bundle, on the edge, without torch.
 
-Per scan it writes ``<name>_map.tiff``, ``<name>_heatmap.png``, with ``--ply`` ``<name>.ply``,
-and one line in ``results.jsonl`` (formats: st3d_edge.runtime.outputs). A scan is skipped when
-its map and its results line already exist, unless ``--overwrite``. A scan that cannot be read
-is reported in one line and skipped; the exit code is then 1.
+A thin caller of :class:`st3d_edge.runtime.detector.Detector`. Per organized scan it writes
+``<name>_map.tiff`` and ``<name>_heatmap.png``; with ``--ply`` ``<name>.ply``, with
+``--overlay`` ``<name>_overlay.png``, with ``--mask`` ``<name>_mask.png``
+(st3d_edge.runtime.overlay). Per unorganized scan (PLY, PCD, N x 3, text) it writes
+``<name>.ply`` with a score per point (and ``<name>.pcd`` for a PCD input). Every scan gets one
+line in ``results.jsonl`` (formats: st3d_edge.runtime.outputs). A scan is skipped when the same
+content was scored with the same bundle and its files still exist, unless ``--overwrite``. A
+scan that cannot be read is reported in one line and recorded; the exit code is then 1.
 """
 
 from __future__ import annotations
 
-import glob
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +26,9 @@ from st3d_edge.commands._common import (
     BundleWorkdirOption,
     DeviceChoice,
     GeometryOption,
+    IntrinsicsOption,
+    UnitsChoice,
+    UnitsOption,
     print_error,
     user_errors,
 )
@@ -30,8 +36,7 @@ from st3d_edge.commands._signals import Interrupted, stop_on_signal
 
 DEFAULT_WORKDIR = Path("st3d-runs")
 DEFAULT_OUT = Path("st3d-infer")
-SCAN_SUFFIXES = (".tiff", ".tif")
-OUTPUT_SUFFIXES = ("_map.tiff", "_map.tif")
+OUTPUT_SUFFIXES = ("_map.tiff", "_map.tif", "_heatmap.png", "_overlay.png", "_mask.png")
 
 
 def is_own_output(path: Path, out: Path | None) -> bool:
@@ -44,28 +49,16 @@ def is_own_output(path: Path, out: Path | None) -> bool:
     return root in path.resolve().parents
 
 
-def expand_scan_paths(patterns: list[str], out: Path | None = None) -> list[Path]:
-    """Files as given, folders searched recursively for TIFFs, globs expanded; sorted, unique.
-
-    infer's own outputs (:func:`is_own_output`) are left out, so pointing infer at a folder
-    that holds its --out does not score yesterday's maps.
-    """
+def scan_paths(patterns: list[str], out: Path | None = None) -> list[Path]:
+    """The scans to score (:func:`st3d_edge.data.scanlist.expand_scan_paths`) without infer's own
+    outputs (:func:`is_own_output`), so pointing infer at a folder that holds its --out does not
+    score yesterday's maps."""
+    from st3d_edge.data.scanlist import expand_scan_paths
     from st3d_edge.errors import St3dError
 
-    found: list[Path] = []
+    found = []
     for pattern in patterns:
-        path = Path(pattern)
-        if path.is_dir():
-            matches = sorted(p for p in path.rglob("*") if p.suffix.lower() in SCAN_SUFFIXES)
-        elif path.exists():
-            matches = [path]
-        elif glob.has_magic(pattern):
-            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
-        else:
-            raise St3dError(f"{pattern}: no such file or folder")
-        if not matches:
-            raise St3dError(f"{pattern}: no scans (.tiff) found")
-        matches = [p for p in matches if not is_own_output(p, out)]
+        matches = [p for p in expand_scan_paths([pattern]) if not is_own_output(p, out)]
         if not matches:
             raise St3dError(f"{pattern}: only infer's own outputs found (maps, or files under --out)")
         found.extend(matches)
@@ -84,13 +77,6 @@ def resolve_bundle(model: Path | None, category: str | None, workdir: Path) -> P
     return workdir / category / "bundle"
 
 
-def describe_pick(scorer, picked) -> str:
-    geometry = getattr(scorer.geometry, "name", type(scorer.geometry).__name__)
-    return (
-        f"backend: {picked.backend.name} on {picked.backend.device} ({picked.reason}); geometry: {geometry}"
-    )
-
-
 def run_infer(
     paths: list[str],
     model: Path | None = None,
@@ -103,6 +89,10 @@ def run_infer(
     overwrite: bool = False,
     threads: int = 0,
     trust: list[Path] | None = None,
+    units: str = "m",
+    intrinsics: Path | None = None,
+    overlay: bool = False,
+    mask: bool = False,
 ) -> int:
     """The command's body (also called by the demo); returns the number of failed scans.
 
@@ -112,29 +102,40 @@ def run_infer(
     can arrive while scipy's kNN threads run, which crashes the interpreter.
     """
     from st3d_edge.console import err, progress_bar, wrote
+    from st3d_edge.errors import St3dError
     from st3d_edge.runtime import outputs
-    from st3d_edge.runtime.pipeline import build_scorer
+    from st3d_edge.runtime.detector import Detector
 
-    scans = expand_scan_paths(paths, out)
-    scorer, picked = build_scorer(resolve_bundle(model, category, workdir), backend, geometry, threads, trust)
-    err.print(describe_pick(scorer, picked), highlight=False, markup=False)
+    scans = scan_paths(paths, out)
+    detector = Detector(
+        resolve_bundle(model, category, workdir),
+        backend,
+        geometry,
+        threads=threads,
+        units=units,
+        intrinsics=intrinsics,
+        trust=trust,
+    )
+    err.print(detector.describe(), highlight=False, markup=False)
+    if mask and detector.pixel_threshold is None:
+        raise St3dError(
+            f"{detector.bundle.path}: --mask needs a pixel threshold and the bundle has none; "
+            "set one with `st3d-edge calibrate`"
+        )
     prepare_out(out)
     names = outputs.output_names(scans)
     results_path = out / outputs.RESULTS_NAME
     outputs.drop_torn_tail(results_path)
     done = {r["file"]: r for r in outputs.read_results(results_path)}
-    batch = Batch(scorer, out, results_path, done, overwrite, ply)
+    wanted = {kind for kind, on in (("ply", ply), ("overlay", overlay), ("mask", mask)) if on}
+    batch = Batch(detector, out, results_path, done, overwrite, wanted)
     counts = {"scored": 0, "skipped": 0, "failed": 0}
     with progress_bar() as bar, stop_on_signal() as stop:
         task = bar.add_task("infer", total=len(scans), status="")
         for scan_path in scans:
             if stop.signum:
                 break
-            stem = out / names[scan_path]
-            files = {"map": Path(f"{stem}_map.tiff"), "heatmap": Path(f"{stem}_heatmap.png")}
-            if ply:
-                files["ply"] = Path(f"{stem}.ply")
-            outcome = _infer_one(batch, scan_path, files, bar)
+            outcome = _infer_one(batch, scan_path, names[scan_path], bar)
             counts[outcome] += 1
             bar.advance(task)
     err.print(
@@ -154,37 +155,42 @@ def run_infer(
 class Batch:
     """What every scan of one infer run shares."""
 
-    scorer: Any
+    detector: Any  # st3d_edge.runtime.detector.Detector
     out: Path
     results_path: Path
     done: dict[str, dict]  # resolved scan path -> its last record in results.jsonl
     overwrite: bool
-    ply: bool
+    wanted: set[str]  # the optional outputs asked for: ply, overlay, mask
 
 
-def _infer_one(batch: Batch, scan_path: Path, files: dict[str, Path], bar: Any) -> str:
+def _infer_one(batch: Batch, scan_path: Path, name: str, bar: Any) -> str:
     """Score one scan, write its files and its record; returns scored, skipped or failed."""
     from st3d_edge.console import out as stdout
     from st3d_edge.errors import St3dError
     from st3d_edge.runtime import outputs
 
-    scorer = batch.scorer
+    detector = batch.detector
     key = str(scan_path.resolve())
-    provenance = outputs.provenance(scorer.bundle)
+    provenance = outputs.provenance(detector.bundle)
     try:
         identity = outputs.scan_identity(scan_path)
-        if not batch.overwrite and _already_done(batch.done.get(key), identity, scorer.bundle, batch):
+        if not batch.overwrite and _already_done(batch.done.get(key), identity, detector.bundle, batch):
             return "skipped"
-        result = scorer.score_file(scan_path)
+        result = detector(scan_path)
     except St3dError as exc:
         print_error(exc, bar.console)
         outputs.append_result(batch.results_path, {"file": key, "error": str(exc), **provenance})
         return "failed"
-    vmax = outputs.colour_scale_max(result.point_scores, scorer.pixel_threshold)
-    outputs.write_map_tiff(files["map"], result.anomaly_map)
-    outputs.write_heatmap_png(files["heatmap"], result.anomaly_map, result.valid, vmax)
-    if batch.ply:
-        outputs.write_ply(files["ply"], result.points, result.point_scores, vmax)
+    files = outputs.write_scan_outputs(
+        batch.out,
+        name,
+        result,
+        detector.pixel_threshold,
+        ply="ply" in batch.wanted,
+        pcd=scan_path.suffix.lower() == ".pcd",
+        overlay="overlay" in batch.wanted,
+        mask="mask" in batch.wanted,
+    )
     record = {**result.record(), **provenance, "file": key, "scan": identity}
     record["outputs"] = {kind: path.name for kind, path in files.items()}
     outputs.append_result(batch.results_path, record)
@@ -224,7 +230,9 @@ def _already_done(record: dict | None, identity: dict, bundle: Any, batch: Batch
     if record.get("scan") != identity:
         return False
     written = record.get("outputs") or {}
-    if not {"map", "heatmap"} <= set(written) or (batch.ply and "ply" not in written):
+    organized = {"map", "heatmap"} <= set(written)
+    # an organized scan's record lists a map and a heatmap (and the wanted extras), an unorganized one's a PLY
+    if not organized and "ply" not in written or organized and not batch.wanted <= set(written):
         return False
     return all((batch.out / name).exists() for name in written.values())
 
@@ -233,7 +241,11 @@ def register(app: typer.Typer) -> None:
     @app.command("infer")
     def infer(
         paths: Annotated[
-            list[str], typer.Argument(help="Scan TIFFs (organized xyz), folders of them, or quoted globs.")
+            list[str],
+            typer.Argument(
+                help="Scans (TIFF, NPY/NPZ, PLY, PCD, XYZ text, depth PNG/TIFF), folders of them, "
+                "or quoted globs."
+            ),
         ],
         model: BundleOption = None,
         category: BundleCategoryOption = None,
@@ -254,6 +266,17 @@ def register(app: typer.Typer) -> None:
                 "$ST3D_EDGE_TRUST_DIR (default ~/.config/st3d-edge/trusted-keys) are trusted too.",
             ),
         ] = None,
+        units: UnitsOption = UnitsChoice.m,
+        intrinsics: IntrinsicsOption = None,
+        overlay: Annotated[
+            bool,
+            typer.Option(
+                "--overlay", help="Also write the heatmap over the part's picture, with a colour bar."
+            ),
+        ] = False,
+        mask: Annotated[
+            bool, typer.Option("--mask", help="Also write the defect mask at the pixel threshold (PNG).")
+        ] = False,
     ) -> None:
         """Score scans: anomaly map TIFF, heatmap PNG, optional PLY and results.jsonl per scan."""
         with user_errors():
@@ -269,6 +292,10 @@ def register(app: typer.Typer) -> None:
                 overwrite,
                 threads,
                 trust,
+                units.value,
+                intrinsics,
+                overlay,
+                mask,
             )
         if failed:
             raise typer.Exit(1)

@@ -15,6 +15,7 @@ from st3d_edge.commands._common import (
     ResumeOption,
     RunsDirOption,
     TrainDeviceOption,
+    VerboseOption,
     dim_option,
     points_option,
     user_errors,
@@ -47,8 +48,12 @@ def pretrain_command(
     ] = False,
     resume: ResumeOption = False,
     overwrite: OverwriteRunOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Pretrain a teacher network by reconstructing local receptive fields."""
+    from st3d_edge.console import set_verbose
+
+    set_verbose(verbose)
     with user_errors():
         check_positive(epochs=epochs, scenes=scenes, val_scenes=val_scenes, n=n, d=d)
         if modelnet is not None and not modelnet.is_dir():

@@ -10,22 +10,49 @@ import typer
 from st3d_edge.commands._common import (
     DeviceChoice,
     EpochsOption,
+    IntrinsicsOption,
     OverwriteRunOption,
     PresetOption,
     ResumeOption,
     RunsDirOption,
     ScoringChoice,
     TrainDeviceOption,
+    UnitsChoice,
+    UnitsOption,
+    VerboseOption,
     dim_option,
     points_option,
     user_errors,
 )
-from st3d_edge.train.options import SamplerChoice, check_positive, model_options_given, resolve_preset
+from st3d_edge.train.options import SamplerChoice, check_positive
 
 
 def train_command(
-    data: Annotated[Path, typer.Option(help="Dataset root in MVTec 3D-AD layout.")],
-    category: Annotated[str, typer.Option(help="Category folder inside --data.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Dataset root in MVTec 3D-AD layout (with --category).")
+    ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option(
+            help="Category folder inside --data; with --good, the run's name (default: the folder's)."
+        ),
+    ] = None,
+    good: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="DIR_OR_GLOB",
+            help="Good scans in any supported format, instead of --data (repeat for several).",
+        ),
+    ] = None,
+    validation: Annotated[
+        list[str] | None,
+        typer.Option(metavar="DIR_OR_GLOB", help="Validation scans for --good (default: a split of --good)."),
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option(help="With --good and no --validation: share of the scans held out (seeded).")
+    ] = 0.1,
+    units: UnitsOption = UnitsChoice.m,
+    intrinsics: IntrinsicsOption = None,
     preset: PresetOption = None,
     workdir: RunsDirOption = Path("st3d-runs"),
     name: Annotated[
@@ -46,7 +73,7 @@ def train_command(
     ] = False,
     device: TrainDeviceOption = DeviceChoice.auto,
     seed: Annotated[
-        int | None, typer.Option(help="Seed of the student's weights and the visiting order.")
+        int | None, typer.Option(help="Seed of the student's weights, the visiting order and the split.")
     ] = None,
     epochs: EpochsOption = None,
     n: Annotated[
@@ -68,88 +95,58 @@ def train_command(
     ] = 0.01,
     resume: ResumeOption = False,
     overwrite: OverwriteRunOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Train a student for one category against a pretrained teacher."""
+    from st3d_edge.console import set_verbose
+
+    set_verbose(verbose)
     with user_errors():
         check_positive(epochs=epochs, n=n, d=d)
         if not 0.0 <= pixel_fpr < 1.0:
             raise typer.BadParameter(f"must be in [0, 1), got {pixel_fpr}", param_hint="--pixel-fpr")
-        from st3d_edge.errors import file_error
+        if not 0.0 < val_fraction < 1.0:
+            raise typer.BadParameter(f"must be in (0, 1), got {val_fraction}", param_hint="--val-fraction")
+        from st3d_edge.console import out, wrote
+        from st3d_edge.train.api import train_detector
+        from st3d_edge.train.student import STATS, STUDENT, TEACHER, THRESHOLDS
 
-        if not (data / category).is_dir():
-            raise file_error(data / category, "category folder not found")
-        settings = resolve_preset(
-            preset, seed=seed, n=n, d=d, sampler=sampler, absolute_coords=absolute_coords
-        )
-        settings.student.random_teacher = random_teacher
-        settings.model.scoring = scoring.value
-        if epochs is not None:
-            settings.student.epochs = epochs
-            settings.student.steps = 0  # an explicit epoch count replaces the preset's step budget
-        teacher_dir = None if random_teacher else resolve_teacher(teacher, workdir, settings)
-
-        from st3d_edge.console import err, out, wrote
-        from st3d_edge.train.common import torch_threads
-        from st3d_edge.train.distributed import init_from_env
-        from st3d_edge.train.student import STATS, STUDENT, TEACHER, THRESHOLDS, train_category
-
-        run_dir = workdir / (name or category)
-        if resume:
-            from st3d_edge.train.runfolder import check_resume
-
-            given = {
-                **model_options_given(preset, n, d, sampler, absolute_coords),
-                "student.seed": seed,
-                "student.random_teacher": True if random_teacher else None,
-                "job.data": str(data.resolve()),
-                "job.teacher": str(teacher.resolve()) if teacher else None,
-            }
-            check_resume(run_dir, given)
-        env = init_from_env(device.value)
-        threads = torch_threads(env.world)
-        if env.is_main:
-            err.print(
-                f"training {category} in {run_dir} on {env.device} "
-                f"({env.world} process(es), {threads} thread(s) each)",
-                highlight=False,
-            )
-        result = train_category(
-            run_dir,
-            settings,
-            data_root=data,
+        result = train_detector(
             category=category,
-            teacher_dir=teacher_dir,
-            env=env,
+            data=data,
+            good=good or None,
+            validation=validation or None,
+            val_fraction=val_fraction,
+            units=units.value,
+            intrinsics=intrinsics,
+            workdir=workdir,
+            name=name,
+            teacher=teacher,
+            preset=preset.value if preset else None,
+            random_teacher=random_teacher,
+            absolute_coords=absolute_coords,
+            device=device.value,
+            seed=seed,
+            epochs=epochs,
+            n=n,
+            d=d,
+            sampler=sampler.value if sampler else None,
+            pixel_fpr=pixel_fpr,
+            scoring=scoring.value,
             resume=resume,
             overwrite=overwrite,
-            pixel_fpr=pixel_fpr,
         )
-        if env.is_main:
+        if result.thresholds is not None:  # only the main rank has them
+            run_dir = result.run_dir
             for file in ("config.json", STUDENT, TEACHER, "last.pt", "metrics.jsonl", STATS, THRESHOLDS):
                 wrote(run_dir / file)
             t = result.thresholds
             out.print(
-                f"{category}: best validation loss {result.best_val:.6g} at epoch {result.best_epoch}; "
+                f"{run_dir.name}: best validation loss {result.best_val:.6g} at epoch {result.best_epoch}; "
                 f"s = {result.s:.6g}; thresholds pixel {t.pixel:.6g} (fpr {t.pixel_fpr}), "
                 f"image {t.image:.6g}",
                 highlight=False,
             )
-
-
-def resolve_teacher(teacher: Path | None, workdir: Path, settings) -> Path:
-    """The teacher folder a run uses: the one given, the workdir's own, or the shipped one.
-
-    Without any, the workdir's (missing) one: training then says how to get a teacher, after
-    it has checked the data.
-    """
-    from st3d_edge.teachers import shipped_teacher
-
-    if teacher is not None:
-        return teacher
-    own = workdir / "teacher"
-    if (own / "teacher.pt").is_file():
-        return own
-    return shipped_teacher(settings) or own
 
 
 def register(app: typer.Typer) -> None:

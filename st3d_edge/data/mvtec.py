@@ -29,39 +29,52 @@ XYZ_SUFFIXES = (".tiff", ".tif")
 
 @dataclass
 class Scan:
+    """One scan. Organized scans have a pixel grid (``xyz``, ``valid``, ``pixels``); unorganized
+    ones (PLY, PCD, N x 3 arrays, text; see :mod:`st3d_edge.data.readers`) have None there and
+    ``gt``, when given, is per point."""
+
     path: Path
-    xyz: np.ndarray  # (H, W, 3) float32; invalid pixels are as stored in the file
-    valid: np.ndarray  # (H, W) bool
-    gt: np.ndarray | None  # (H, W) bool, None where the dataset has no mask
-    points: np.ndarray  # (m, 3) float32, the valid pixels in row-major order
-    pixels: np.ndarray  # (m, 2) int32 (row, col) of each point
+    xyz: np.ndarray | None  # (H, W, 3) float32; invalid pixels are as stored in the file
+    valid: np.ndarray | None  # (H, W) bool
+    gt: np.ndarray | None  # (H, W) bool, or (m,) bool per point when unorganized; None: no mask
+    points: np.ndarray  # (m, 3) float32, the valid pixels in row-major order (or the valid points)
+    pixels: np.ndarray | None  # (m, 2) int32 (row, col) of each point
     category: str
     split: str
     defect: str | None  # None for good samples
     name: str
 
+    @property
+    def organized(self) -> bool:
+        return self.pixels is not None
+
 
 def read_xyz(path: str | Path) -> np.ndarray:
     """The (H, W, 3) float32 organized point cloud of an xyz TIFF, or a one-line error."""
-    import tifffile
-
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "file not found")
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            check_image_size(path, series.shape)  # before decoding: a small file may expand hugely
-            xyz = series.asarray()
-    except St3dError:
-        raise
-    except Exception as exc:  # tifffile raises many types for damaged files
-        raise file_error(path, f"not a readable TIFF ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    xyz = read_tiff_array(path)
     if xyz.ndim != 3 or xyz.shape[2] != 3:
         raise file_error(path, f"expected an H x W x 3 point cloud, got an image of shape {xyz.shape}")
     if not np.issubdtype(xyz.dtype, np.floating):
         raise file_error(path, f"expected float coordinates, got {xyz.dtype}")
     return np.ascontiguousarray(xyz, dtype=np.float32)
+
+
+def read_tiff_array(path: Path) -> np.ndarray:
+    """The first image of a TIFF, its size checked before it is decoded, or a one-line error."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            check_image_size(path, series.shape)  # before decoding: a small file may expand hugely
+            return series.asarray()
+    except St3dError:
+        raise
+    except Exception as exc:  # tifffile raises many types for damaged files
+        raise file_error(path, f"not a readable TIFF ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
 
 def check_image_size(path: Path, shape: tuple[int, ...]) -> None:
@@ -98,7 +111,7 @@ def read_gt(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
     return mask > 0
 
 
-def _layout(xyz_path: Path) -> tuple[str, str, str | None]:
+def path_layout(xyz_path: Path) -> tuple[str, str, str | None]:
     """(category, split, defect) from a path in the dataset layout, else empty strings."""
     parts = xyz_path.parts
     if len(parts) >= 5 and parts[-2] == "xyz" and parts[-4] in SPLITS:
@@ -110,7 +123,11 @@ def _layout(xyz_path: Path) -> tuple[str, str, str | None]:
 def read_scan(xyz_path: str | Path, gt_path: str | Path | None = None) -> Scan:
     """Read one scan; the gt mask is ``../gt/<name>.png`` beside the xyz folder unless given."""
     xyz_path = Path(xyz_path)
-    xyz = read_xyz(xyz_path)
+    return organized_scan(xyz_path, read_xyz(xyz_path), gt_path)
+
+
+def organized_scan(xyz_path: Path, xyz: np.ndarray, gt_path: str | Path | None = None) -> Scan:
+    """A Scan of an organized (H, W, 3) float32 cloud read from ``xyz_path`` (any format)."""
     valid = valid_mask(xyz)
     if not valid.any():
         raise file_error(xyz_path, "no valid pixels (every point is zero or not finite)")
@@ -119,7 +136,7 @@ def read_scan(xyz_path: str | Path, gt_path: str | Path | None = None) -> Scan:
         gt_path = guess if xyz_path.parent.name == "xyz" and guess.is_file() else None
     gt = None if gt_path is None else read_gt(gt_path, valid.shape)
     rows, cols = np.nonzero(valid)
-    category, split, defect = _layout(xyz_path)
+    category, split, defect = path_layout(xyz_path)
     return Scan(
         path=xyz_path,
         xyz=xyz,

@@ -5,6 +5,11 @@ other pixel (unsampled valid pixels and the invalid background alike, as in the 
 filled by harmonic interpolation. Maps are written as float32 TIFFs to
 ``<maps>/<category>/test/<defect type>/<id>.tiff`` (``good`` for good parts), the layout
 the official MVTec 3D-AD evaluation script takes as ``--anomaly_maps_dir``.
+
+An unorganized scan (no pixel grid) is scored on every point by the runtime's inverse-distance
+fill, and its "map" is a 1 x m row with the defect points first: with no grid to split them by,
+a scan's defect points form one region, and the PRO curve only depends on which scores belong
+to which region, not on their order. Such maps are not written (MVTec's script reads images).
 """
 
 from __future__ import annotations
@@ -39,3 +44,15 @@ def write_map(path: str | Path, anomaly_map: np.ndarray) -> Path:
     from st3d_edge.runtime.outputs import write_map_tiff
 
     return write_map_tiff(path, anomaly_map)
+
+
+def point_map(
+    points: np.ndarray, idx: np.ndarray, scores: np.ndarray, gt: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(1 x m map, 1 x m mask) of an unorganized scan, defect points first (module docstring)."""
+    from st3d_edge.geometry.fill import idw_fill
+
+    filled = np.asarray(idw_fill(points[idx], scores, points), dtype=np.float64)
+    gt = np.zeros(len(points), dtype=bool) if gt is None else np.asarray(gt, dtype=bool)
+    order = np.argsort(~gt, kind="stable")
+    return filled[order][None, :], gt[order][None, :]

@@ -11,6 +11,8 @@ The protocol, with the choices the paper leaves open:
   every other pixel (:mod:`st3d_edge.evaluation.maps`).
 * Pixel level: PRO curve and AU-PRO at :data:`~st3d_edge.evaluation.pro.LIMITS` over all test
   maps of the category (:mod:`st3d_edge.evaluation.pro`).
+* Unorganized scans (PLY, PCD, N x 3) have a 1 x m point map instead
+  (:func:`st3d_edge.evaluation.maps.point_map`), the same metrics, and no map file.
 * Image level: AUROC of ``st3d_edge.geometry.smoothing.image_score`` on the per-point scores
   (maximum over sampled points of the mean score of each point's
   ``IMAGE_SCORE_NEIGHBOURS`` nearest neighbours, the reduction the thresholds and the runtime
@@ -31,7 +33,7 @@ import numpy as np
 
 from st3d_edge.errors import MissingExtraError, file_error
 from st3d_edge.evaluation.auroc import image_auroc
-from st3d_edge.evaluation.maps import map_path, scores_to_map, write_map
+from st3d_edge.evaluation.maps import map_path, point_map, scores_to_map, write_map
 from st3d_edge.evaluation.pro import LIMITS, au_pro_at_limits, pro_curve
 from st3d_edge.evaluation.report import CURVE_LIMITS, CategoryResult
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
@@ -56,15 +58,20 @@ def score_scan(scan, point_scorer: PointScorer) -> ScanOutcome:
     from st3d_edge.geometry.smoothing import image_score
 
     if scan.defect is not None and scan.gt is None:
-        raise file_error(scan.path, "defective test scan without a ground-truth mask (../gt/<id>.png)")
+        raise file_error(
+            scan.path, "defective test scan without a ground-truth mask (../gt/<id>.png, --masks)"
+        )
     start = time.perf_counter()
     idx, knn, scores = point_scorer(scan.points)
     infer_ms = 1000.0 * (time.perf_counter() - start)
     scores = np.asarray(scores, dtype=np.float64)
     start = time.perf_counter()
-    anomaly_map = scores_to_map(scan.valid.shape, scan.pixels[idx], scores)
+    if scan.pixels is None:
+        anomaly_map, gt = point_map(scan.points, idx, scores, scan.gt)
+    else:
+        anomaly_map = scores_to_map(scan.valid.shape, scan.pixels[idx], scores)
+        gt = scan.gt if scan.gt is not None else np.zeros(scan.valid.shape, dtype=bool)
     fill_ms = 1000.0 * (time.perf_counter() - start)
-    gt = scan.gt if scan.gt is not None else np.zeros(scan.valid.shape, dtype=bool)
     score = image_score(scan.points[idx], scores, knn, neighbours=min(IMAGE_SCORE_NEIGHBOURS, knn.shape[1]))
     return ScanOutcome(scan.path, scan.defect, anomaly_map, gt, score, infer_ms, fill_ms)
 
@@ -108,7 +115,7 @@ def evaluate_scans(
     with _bar(progress, f"{method} {category}", total) as advance:
         for scan in scans:
             outcome = scan_outcome(scan) if scan_outcome else score_scan(scan, point_scorer)
-            if maps_dir is not None:
+            if maps_dir is not None and scan.pixels is not None:
                 path = write_map(map_path(maps_dir, category, scan.defect, scan.name), outcome.anomaly_map)
                 if on_map:
                     on_map(path)
@@ -209,6 +216,53 @@ def evaluate_category(
         progress=progress,
         peak_gpu_mb=scorer.peak_gpu_mb,
         on_map=on_map,
+    )
+
+
+def evaluate_folders(
+    good: list[str],
+    defective: list[str],
+    category: str,
+    run_dir: str | Path,
+    *,
+    masks: str | Path | None = None,
+    units: str = "m",
+    intrinsics=None,
+    device: str = "cpu",
+    maps_dir: str | Path | None = None,
+    sampler: str | None = None,
+    scoring: str | None = None,
+    progress: bool = True,
+) -> CategoryResult:
+    """Evaluate the model of ``run_dir`` on folders (or globs) of good and defective scans.
+
+    Like anomalib's Folder datamodule: a defective scan's mask is ``<masks>/<scan name>.png``
+    or ``.npy`` (or a label field of its PLY/PCD); defective scans count as defect type
+    ``defective``.
+    """
+    from st3d_edge.data.readers import read_scan
+    from st3d_edge.data.scanlist import expand_scan_paths, mask_path
+
+    good_paths, defect_paths = expand_scan_paths(good), expand_scan_paths(defective)
+    masks = None if masks is None else Path(masks)
+
+    def scans():
+        for path, is_defect in [(p, False) for p in good_paths] + [(p, True) for p in defect_paths]:
+            gt = mask_path(path, masks) if is_defect and masks is not None else None
+            scan = read_scan(path, units=units, intrinsics=intrinsics, gt_path=gt)
+            scan.category, scan.split = category, "test"
+            scan.defect, scan.gt = ("defective", scan.gt) if is_defect else (None, None)
+            yield scan
+
+    scorer = ModelPointScorer(run_dir, device=device, sampler=sampler, scoring=scoring)
+    return evaluate_scans(
+        scans(),
+        scorer,
+        category=category,
+        maps_dir=maps_dir,
+        total=len(good_paths) + len(defect_paths),
+        progress=progress,
+        peak_gpu_mb=scorer.peak_gpu_mb,
     )
 
 

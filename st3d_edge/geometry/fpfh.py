@@ -64,24 +64,40 @@ def estimate_normals(points: np.ndarray, radius: float, max_nn: int = NORMAL_NN)
     return normals
 
 
+def _dot(a, b):
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
+def _cross(a, b):
+    return np.stack(
+        [
+            a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+            a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+            a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+        ],
+        axis=-1,
+    )
+
+
 def pair_features(p1, n1, p2, n2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(f0, f1, f2, ok) of point pairs (broadcasting arrays of shape (..., 3)); ok False where undefined."""
     d = p2 - p1
-    length = np.linalg.norm(d, axis=-1)
+    length = np.sqrt(_dot(d, d))
     safe = np.where(length > 0.0, length, 1.0)
-    a1 = np.einsum("...i,...i->...", n1, d) / safe
-    a2 = np.einsum("...i,...i->...", n2, d) / safe
-    swap = np.arccos(np.clip(np.abs(a1), 0.0, 1.0)) > np.arccos(np.clip(np.abs(a2), 0.0, 1.0))
+    a1 = _dot(n1, d) / safe
+    a2 = _dot(n2, d) / safe
+    # Open3D swaps when acos(|a1|) > acos(|a2|); acos falls monotonically on [0, 1]
+    swap = np.minimum(np.abs(a1), 1.0) < np.minimum(np.abs(a2), 1.0)
     src = np.where(swap[..., None], n2, n1)
     dst = np.where(swap[..., None], n1, n2)
     d = np.where(swap[..., None], -d, d)
     f2 = np.where(swap, -a2, a1)
-    v = np.cross(d, src)
-    v_norm = np.linalg.norm(v, axis=-1)
+    v = _cross(d, src)
+    v_norm = np.sqrt(_dot(v, v))
     v = v / np.where(v_norm > 0.0, v_norm, 1.0)[..., None]
-    w = np.cross(src, v)
-    f1 = np.einsum("...i,...i->...", v, dst)
-    f0 = np.arctan2(np.einsum("...i,...i->...", w, dst), np.einsum("...i,...i->...", src, dst))
+    w = _cross(src, v)
+    f1 = _dot(v, dst)
+    f0 = np.arctan2(_dot(w, dst), _dot(src, dst))
     ok = (length > 0.0) & (v_norm > 0.0)
     return f0, f1, f2, ok
 
@@ -125,10 +141,15 @@ def fpfh(
     normals = estimate_normals(cloud, normal_radius, normal_nn)
     idx, dist = radius_neighbours(cloud, feature_radius, feature_nn)
     own = spfh(cloud, normals, idx)
+    from scipy.sparse import csr_matrix
+
     others, d2 = idx[:, 1:], dist[:, 1:] ** 2
-    weight = np.where((others < m) & (d2 > 0.0), 1.0 / np.where(d2 > 0.0, d2, 1.0), 0.0)
-    padded = np.vstack([own, np.zeros((1, own.shape[1]))])
-    summed = np.einsum("mk,mkb->mb", weight, padded[others])
+    use = (others < m) & (d2 > 0.0)
+    rows = np.broadcast_to(np.arange(m)[:, None], others.shape)[use]
+    # the 1 / d^2-weighted sum of the neighbours' histograms as one sparse product: a dense
+    # (m, K, 33) gather would hold hundreds of MB at large n
+    weights = csr_matrix((1.0 / d2[use], (rows, others[use])), shape=(m, m))
+    summed = np.asarray(weights @ own)
     totals = summed.reshape(m, 3, BINS).sum(axis=2)
     scale = np.where(totals != 0.0, 100.0 / np.where(totals != 0.0, totals, 1.0), 0.0)
     out = summed * np.repeat(scale, BINS, axis=1) + own

@@ -3,19 +3,24 @@
 * ``<name>_map.tiff``: the anomaly map, float32, the scan's H x W. Invalid pixels (no 3D point)
   are 0: scores are distances, so 0 reads as "no evidence of a defect", and the file stays
   usable by tools that choke on NaN; the valid mask is the scan's own (all-zero xyz).
-* ``<name>_heatmap.png``: the map through an inferno-like colour scale implemented here (nine
-  control points, linear in between). The scale runs from 0 to twice the bundle's pixel
+* ``<name>_heatmap.png``: the map through matplotlib's "inferno" colour scale (a built-in copy
+  of its table, :mod:`st3d_edge.runtime.inferno`). The scale runs from 0 to twice the bundle's pixel
   threshold when the bundle has one, so the threshold sits mid-scale and colours compare across
   scans; without it, from 0 to the scan's own maximum. Invalid pixels are mid grey.
 * ``<name>.ply`` (with ``--ply``): the scan's valid points, binary little-endian PLY with
   ``float x, y, z; uchar red, green, blue; float score`` per vertex, coloured like the heatmap.
+* ``<name>_overlay.png`` and ``<name>_mask.png`` (``--overlay``, ``--mask``): see
+  :mod:`st3d_edge.runtime.overlay`.
+* Unorganized scans (no pixel grid) get ``<name>.ply`` always (the per-point map), and
+  ``<name>.pcd`` (binary, fields ``x y z score``) too when the input was a PCD.
 * ``results.jsonl``: one JSON object per scan attempt, appended (file, image score, verdict,
   per-stage ms, the scan's identity, provenance; or ``error`` for a scan that failed). The
   last record of a file is the one that counts.
 
 Names: ``<name>`` is the scan's path relative to the common folder of all inputs, with the
 suffix and any ``xyz`` folder dropped and ``/`` turned into ``_`` (``crack/xyz/000.tiff`` ->
-``crack_000``), so the scans of an MVTec-style tree do not overwrite each other.
+``crack_000``), so the scans of an MVTec-style tree do not overwrite each other. Scans that
+would share a name (``scan.ply`` beside ``scan.pcd``) keep their extension (``scan_ply``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import contextlib
 import datetime
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,29 +43,14 @@ RESULTS_NAME = "results.jsonl"
 _TAIL_BYTES = 1 << 20
 INVALID_RGB = (128, 128, 128)
 
-# Inferno-like: (position, r, g, b), sampled from the perceptually uniform "inferno" scale.
-_CONTROL = np.array(
-    [
-        (0.000, 0, 0, 4),
-        (0.125, 31, 12, 72),
-        (0.250, 85, 15, 109),
-        (0.375, 136, 34, 106),
-        (0.500, 186, 54, 85),
-        (0.625, 227, 89, 51),
-        (0.750, 249, 140, 10),
-        (0.875, 249, 201, 50),
-        (1.000, 252, 255, 164),
-    ],
-    dtype=np.float64,
-)
-
 
 def colormap(values: np.ndarray, vmax: float) -> np.ndarray:
-    """uint8 RGB (..., 3) of ``values / vmax`` clipped to [0, 1]; NaN maps to 0."""
+    """uint8 RGB (..., 3) of ``values / vmax`` clipped to [0, 1] on the inferno scale; NaN maps to 0."""
+    from st3d_edge.runtime.inferno import lookup
+
     scale = float(vmax) if np.isfinite(vmax) and vmax > 0 else 1.0
     t = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64) / scale, nan=0.0), 0.0, 1.0)
-    rgb = [np.interp(t, _CONTROL[:, 0], _CONTROL[:, c]) for c in (1, 2, 3)]
-    return np.rint(np.stack(rgb, axis=-1)).astype(np.uint8)
+    return lookup(t)
 
 
 def colour_scale_max(values: np.ndarray, pixel_threshold: float | None) -> float:
@@ -127,6 +118,61 @@ def write_ply(path: str | Path, points: np.ndarray, scores: np.ndarray, vmax: fl
     return Path(path)
 
 
+def write_pcd(path: str | Path, points: np.ndarray, scores: np.ndarray) -> Path:
+    """Binary PCD with ``x y z score`` per point (PCL and ROS tools read it)."""
+    from pypcd4 import Encoding, PointCloud
+
+    columns = [np.asarray(points[:, i], dtype=np.float32) for i in range(3)]
+    cloud = PointCloud.from_points(
+        [*columns, np.asarray(scores, dtype=np.float32)], ("x", "y", "z", "score"), (np.float32,) * 4
+    )
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            cloud.save(fh, encoding=Encoding.BINARY)
+    return Path(path)
+
+
+def write_scan_outputs(
+    out: Path,
+    name: str,
+    result,
+    pixel_threshold: float | None,
+    *,
+    ply: bool,
+    pcd: bool = False,
+    overlay: bool = False,
+    mask: bool = False,
+) -> dict[str, Path]:
+    """Write one scored scan's files (see the module docstring); returns them by kind.
+
+    ``overlay`` and ``mask`` add the pictures of :mod:`st3d_edge.runtime.overlay` (organized
+    scans only; ``mask`` needs the pixel threshold).
+    """
+    vmax = colour_scale_max(result.point_scores, pixel_threshold)
+    files: dict[str, Path] = {}
+    if result.anomaly_map is not None:
+        files["map"] = write_map_tiff(out / f"{name}_map.tiff", result.anomaly_map)
+        files["heatmap"] = write_heatmap_png(
+            out / f"{name}_heatmap.png", result.anomaly_map, result.valid, vmax
+        )
+        if overlay or mask:
+            from st3d_edge.runtime import overlay as pictures
+
+        if overlay:
+            files["overlay"] = pictures.write_overlay_png(
+                out / f"{name}_overlay.png", result.path, result, vmax, pixel_threshold
+            )
+        if mask and pixel_threshold is not None:
+            files["mask"] = pictures.write_mask_png(
+                out / f"{name}_mask.png", result.anomaly_map, result.valid, pixel_threshold
+            )
+    if ply or result.anomaly_map is None:
+        files["ply"] = write_ply(out / f"{name}.ply", result.points, result.point_scores, vmax)
+    if pcd and result.anomaly_map is None:
+        files["pcd"] = write_pcd(out / f"{name}.pcd", result.points, result.point_scores)
+    return files
+
+
 def read_ply(path: str | Path) -> np.ndarray:
     """Read back a PLY written by :func:`write_ply` (for tests and tools)."""
     data = Path(path).read_bytes()
@@ -144,6 +190,11 @@ def output_names(paths: Sequence[Path]) -> dict[Path, str]:
     for original, path in zip(paths, resolved, strict=True):
         parts = [part for part in path.relative_to(root).with_suffix("").parts if part != "xyz"]
         names[Path(original)] = "_".join(parts)
+    # scan.ply beside scan.pcd: the same stem in two formats keeps its extension in the name
+    taken = Counter(names.values())
+    for original in names:
+        if taken[names[original]] > 1:
+            names[original] += "_" + Path(original).suffix.lstrip(".").lower()
     return names
 
 

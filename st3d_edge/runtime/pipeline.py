@@ -13,15 +13,17 @@ Decisions the paper leaves open, as taken here:
 * Every valid pixel gets a score by inverse-distance weighting over its 4 nearest sampled
   points (weights 1/d^2), see :mod:`st3d_edge.runtime.geometry_backend`.
 * The anomaly map is H x W float32 with invalid pixels 0 (:mod:`st3d_edge.runtime.outputs`).
+  An unorganized scan (PLY, PCD, N x 3; :mod:`st3d_edge.data.readers`) has no pixel grid: its
+  map is ``point_scores``, one score per valid point, and ``anomaly_map`` and ``valid`` are None.
 * The image score is the maximum over sampled points of the mean score of each point's
   nearest neighbours (st3d_edge.geometry.smoothing.image_score), as many as the bundle's
   manifest records (``image_score.neighbours``, the count the image threshold was calibrated
   with; ``IMAGE_SCORE_NEIGHBOURS`` of that module when it records none). The verdict is
   ``anomalous`` when it exceeds the bundle's image threshold, ``good`` otherwise, ``unknown``
   when the bundle has no threshold. Pixels above the pixel threshold are counted as ``anomalous_pixels``.
-* A scan the model cannot judge is rejected, not scored: coordinates out of range, a point
-  spacing that says the units differ from training's, or non-finite scores
-  (:mod:`st3d_edge.runtime.scan_checks`; needs the bundle's ``s``).
+* A scan the model cannot judge is rejected, not scored: coordinates out of range or non-finite
+  scores (:mod:`st3d_edge.runtime.scan_checks`), or a point spacing far from the bundle's s, a
+  unit mix-up (:mod:`st3d_edge.runtime.spacing`, checked after the kNN stage).
 * Stage times (ms): read, sample, knn, inference, fill, image_score; the map assembly is part of
   ``fill``.
 """
@@ -38,7 +40,7 @@ from st3d_edge.errors import St3dError, file_error
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.runtime.backends import Selection, select_backend
 from st3d_edge.runtime.geometry_backend import CpuGeometry, call
-from st3d_edge.runtime.scan_checks import check_coordinates, check_scores, check_units, scan_spacing
+from st3d_edge.runtime.scan_checks import check_coordinates, check_scores
 from st3d_edge.runtime.timing import StageClock
 
 VERDICT_GOOD = "good"
@@ -49,8 +51,8 @@ VERDICT_UNKNOWN = "unknown"
 @dataclass
 class ScanResult:
     path: Path
-    anomaly_map: np.ndarray  # (H, W) float32, invalid pixels 0
-    valid: np.ndarray  # (H, W) bool: the pixels that were scored
+    anomaly_map: np.ndarray | None  # (H, W) float32, invalid pixels 0; None when unorganized
+    valid: np.ndarray | None  # (H, W) bool: the pixels that were scored; None when unorganized
     points: np.ndarray  # (m, 3) float32: the scored points, row-major
     point_scores: np.ndarray  # (m,) float32: the score of every valid point, row-major
     image_score: float
@@ -144,6 +146,18 @@ class ScanScorer:
         s = getattr(bundle, "s", None)
         self.s = float(s) if s is not None else None
 
+    def _check_spacing(self, path: Any, sampled: Any, knn: Any) -> float | None:
+        """The scan's point spacing; refuses a scan in other units than the model's."""
+        from st3d_edge.runtime.spacing import CHECK_ROWS, check_spacing, scan_spacing
+
+        if self.s is None:
+            return None
+        host_points = call(self.geometry, "to_host", sampled)
+        rows = call(self.geometry, "to_host", knn[:CHECK_ROWS])
+        spacing = scan_spacing(host_points, rows)
+        check_spacing(path, spacing, self.s)
+        return spacing
+
     def _clock(self) -> StageClock:
         sync = (
             getattr(self.geometry, "synchronize", None)
@@ -152,21 +166,28 @@ class ScanScorer:
         )
         return StageClock(sync=sync)
 
-    def score_file(self, path: str | Path, gt_path: str | Path | None = None) -> ScanResult:
-        """Read a scan TIFF and score it; ``read`` is timed with the rest."""
-        from st3d_edge.data.mvtec import read_scan
+    def score_file(
+        self,
+        path: str | Path,
+        gt_path: str | Path | None = None,
+        *,
+        units: str = "m",
+        intrinsics: Any = None,
+    ) -> ScanResult:
+        """Read a scan of any supported format and score it; ``read`` is timed with the rest."""
+        from st3d_edge.data.readers import read_scan
 
         clock = self._clock()
         with clock.stage("read"):
-            scan = read_scan(path, gt_path)
+            scan = read_scan(path, units=units, intrinsics=intrinsics, gt_path=gt_path)
         return self.score(scan, clock)
 
     def score(self, scan: Any, clock: StageClock | None = None) -> ScanResult:
-        """Score a ``st3d_edge.data.mvtec.Scan`` (anything with ``path, valid, points, pixels``)."""
+        """Score a ``st3d_edge.data.mvtec.Scan`` (anything with ``path, points, pixels`` and, when
+        ``pixels`` is not None, ``valid``)."""
         clock = clock or self._clock()
         geometry = self.geometry
         points = np.asarray(scan.points, dtype=np.float32)
-        pixels = np.asarray(scan.pixels)
         if len(points) < self.k + 1:
             raise file_error(
                 scan.path,
@@ -181,17 +202,14 @@ class ScanScorer:
                 "use --backend onnxruntime",
             )
         if self.s is not None:
-            check_coordinates(scan.path, points, pixels, self.s)
+            check_coordinates(scan.path, points, scan.pixels, self.s)
         with clock.stage("sample"):
             cloud = call(geometry, "to_device", points)
             idx = geometry.sample(cloud, self.n, self.sampler)
             sampled = call(geometry, "take", cloud, idx)
         with clock.stage("knn"):
             knn = geometry.knn(sampled, self.k)
-        spacing = None
-        if self.s is not None:
-            spacing = scan_spacing(call(geometry, "to_host", sampled), call(geometry, "to_host", knn))
-            check_units(scan.path, spacing, self.s)
+        spacing = self._check_spacing(scan.path, sampled, knn)
         with clock.stage("inference"):
             if getattr(geometry, "on_device", False):
                 # The backend runs on its own stream: the kNN kernels must be done first.
@@ -204,14 +222,10 @@ class ScanScorer:
                 scores = call(geometry, "to_device", fused)
         with clock.stage("fill"):
             filled = call(geometry, "to_host", geometry.fill(sampled, scores, cloud))
-            height, width = scan.valid.shape
-            anomaly_map = np.zeros((height, width), dtype=np.float32)
-            anomaly_map[pixels[:, 0], pixels[:, 1]] = filled
+            anomaly_map, valid = pixel_map(scan, filled)
         with clock.stage("image_score"):
             image_score = float(call(geometry, "image_score", sampled, scores, knn, self.image_neighbours))
         check_scores(scan.path, np.append(filled, image_score))
-        valid = np.zeros((height, width), dtype=bool)
-        valid[pixels[:, 0], pixels[:, 1]] = True
         anomalous = None if self.pixel_threshold is None else int((filled > self.pixel_threshold).sum())
         return ScanResult(
             path=Path(scan.path),
@@ -227,6 +241,19 @@ class ScanScorer:
             anomalous_pixels=anomalous,
             spacing=spacing,
         )
+
+
+def pixel_map(scan: Any, filled: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(H x W map with invalid pixels 0, valid mask) of an organized scan; (None, None) otherwise."""
+    if getattr(scan, "pixels", None) is None:
+        return None, None
+    pixels = np.asarray(scan.pixels)
+    height, width = scan.valid.shape
+    anomaly_map = np.zeros((height, width), dtype=np.float32)
+    anomaly_map[pixels[:, 0], pixels[:, 1]] = filled
+    valid = np.zeros((height, width), dtype=bool)
+    valid[pixels[:, 0], pixels[:, 1]] = True
+    return anomaly_map, valid
 
 
 def engine_for_this_device(bundle: Any, choice: str) -> tuple[Path | None, str]:
@@ -246,6 +273,14 @@ def engine_for_this_device(bundle: Any, choice: str) -> tuple[Path | None, str]:
             raise
         return None, str(exc)
     return bundle.engine_path, ""
+
+
+def describe_pick(scorer: ScanScorer, picked: Selection) -> str:
+    """Which backends were picked and why (one line for stderr)."""
+    geometry = getattr(scorer.geometry, "name", type(scorer.geometry).__name__)
+    return (
+        f"backend: {picked.backend.name} on {picked.backend.device} ({picked.reason}); geometry: {geometry}"
+    )
 
 
 def build_scorer(

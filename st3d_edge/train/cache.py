@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,3 +139,13 @@ class CloudSet:
             with np.load(self.paths[i], allow_pickle=False) as data:
                 pairs.append((float(data["distance"][0]), int(data["count"][0])))
         return pairs
+
+
+def caching(items: list, label: str, show: bool) -> Iterable:
+    """``items`` with a progress bar on stderr when ``show``: building the cache of a paper-scale
+    run (FPS and kNN of every cloud) takes tens of minutes before the first epoch starts."""
+    if not show:
+        return items
+    from st3d_edge.console import track
+
+    return track(items, label)

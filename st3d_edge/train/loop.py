@@ -184,8 +184,10 @@ class _Bar:
         )
 
     def epoch_done(self, record: dict) -> None:
-        from st3d_edge.console import err
+        from st3d_edge.console import detail_lines, err
 
+        if not detail_lines():
+            return
         mark = " (best)" if record["best"] else ""
         err.print(
             f"epoch {record['epoch']}: train {record['train_loss']:.5g}  val {record['val_loss']:.5g}"

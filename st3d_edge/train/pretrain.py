@@ -32,7 +32,7 @@ from typing import Any
 from st3d_edge.config import Preset, to_dict
 from st3d_edge.io_utils import write_json_atomic
 from st3d_edge.train import distributed as dist_utils
-from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud
+from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud, caching
 from st3d_edge.train.checkpoint import save_checkpoint
 from st3d_edge.train.common import build_net, cloud_tensors, seeded_rng
 from st3d_edge.train.loop import Loop, run_loop
@@ -57,7 +57,13 @@ class PretrainResult:
 
 
 def scene_cache(
-    cache_dir: Path, preset: Preset, split: int, count: int, modelnet: Path | None, env: dist_utils.Dist
+    cache_dir: Path,
+    preset: Preset,
+    split: int,
+    count: int,
+    modelnet: Path | None,
+    env: dist_utils.Dist,
+    progress: bool = False,
 ) -> CloudSet:
     """Sample and cache the scenes of one split (each rank fills its share), then list them all."""
     from st3d_edge.data.depth_scenes import depth_scene
@@ -70,7 +76,7 @@ def scene_cache(
         )
     surface = pc.surface_points or 4 * model.n
     paths = []
-    for i in range(count):
+    for i in caching(list(range(count)), f"cache scenes ({count})", progress and env.is_main):
         if _is_depth_scene(pc.scenes, i):
             settings = {"kind": "depth-scene", "seed": pc.seed, "split": split, "index": i}
 
@@ -151,8 +157,8 @@ def pretrain(
     modelnet = config.get("job", {}).get("modelnet")  # on resume: the folder the run started with
 
     cache_dir = run_dir / CACHE
-    train = scene_cache(cache_dir, preset, SPLIT_TRAIN, pc.scenes_train, modelnet, env)
-    val = scene_cache(cache_dir, preset, SPLIT_VAL, pc.scenes_val, modelnet, env)
+    train = scene_cache(cache_dir, preset, SPLIT_TRAIN, pc.scenes_train, modelnet, env, progress)
+    val = scene_cache(cache_dir, preset, SPLIT_VAL, pc.scenes_val, modelnet, env, progress)
     s = train.scale()
     if env.is_main:
         write_json_atomic(run_dir / SCALE, {"s": s, "clouds": len(train), "n": model.n, "k": model.k})

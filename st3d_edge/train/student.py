@@ -4,7 +4,9 @@ Decisions the paper leaves open, as taken here:
 
 - Training clouds: every scan of ``<data>/<category>/train`` (all valid pixels, no background
   removal, matching the runtime's default), reduced to n points by the configured sampler and
-  given a kNN graph once (``cache/``). Validation: the good scans of ``validation``.
+  given a kNN graph once (``cache/``). Validation: the good scans of ``validation``. Instead of
+  the MVTec layout the caller may list the training and validation scans itself, in any format
+  of ``st3d_edge.data.readers`` (``st3d_edge.train.api`` does, for a flat folder of good scans).
 - s (eq. 4) over the training clouds as sampled; mu and sigma of the teacher's features over
   the same clouds, streamed in float64 (``calibration.stats.RunningMoments``); sigma is the
   population standard deviation. Saved in ``stats/``.
@@ -39,10 +41,11 @@ from st3d_edge.calibration.thresholds import (
     save_thresholds,
 )
 from st3d_edge.config import Preset, student_epochs, to_dict
+from st3d_edge.data.readers import ReadOptions
 from st3d_edge.errors import file_error
 from st3d_edge.teachers import MATCH_FIELDS
 from st3d_edge.train import distributed as dist_utils
-from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud, file_identity
+from st3d_edge.train.cache import CloudSet, cache_path, cached_cloud, caching, file_identity
 from st3d_edge.train.checkpoint import load_checkpoint, require_keys, save_checkpoint
 from st3d_edge.train.common import RANDOM_TEACHER_STREAM, build_net, cloud_tensors
 from st3d_edge.train.loop import Loop, run_loop
@@ -66,17 +69,28 @@ class StudentResult:
     thresholds: Thresholds | None
 
 
-def scan_cache(cache_dir: Path, paths: list[Path], preset: Preset, env: dist_utils.Dist) -> CloudSet:
+def scan_cache(
+    cache_dir: Path,
+    paths: list[Path],
+    preset: Preset,
+    env: dist_utils.Dist,
+    reading: ReadOptions = ReadOptions(),
+    progress: bool = False,
+) -> CloudSet:
     """Sample and cache every scan (each rank its share), then list them all."""
-    from st3d_edge.data.mvtec import read_scan
-
     model = preset.model
     out = []
-    for i, path in enumerate(paths):
-        settings = {"kind": "scan", **file_identity(path)}
+    for i, path in caching(list(enumerate(paths)), f"cache scans ({len(paths)})", progress and env.is_main):
+        # default read options add nothing: caches written before they existed stay valid
+        settings = {"kind": "scan", **file_identity(path), **reading.key()}
         if i % env.world == env.rank:
             cached_cloud(
-                cache_dir, settings, lambda p=path: read_scan(p).points, model.n, model.k, model.sampler
+                cache_dir,
+                settings,
+                lambda p=path: reading.points(p),
+                model.n,
+                model.k,
+                model.sampler,
             )
         out.append(cache_path(cache_dir, settings, model.n, model.k, model.sampler))
     dist_utils.barrier(env)
@@ -164,33 +178,31 @@ def train_category(
     run_dir: str | Path,
     preset: Preset,
     *,
-    data_root: str | Path,
+    data_root: str | Path | None = None,
     category: str,
     teacher_dir: str | Path | None = None,
+    train_paths: list[Path] | None = None,
+    val_paths: list[Path] | None = None,
+    reading: ReadOptions = ReadOptions(),
+    source: dict | None = None,
     env: dist_utils.Dist | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
     pixel_fpr: float = DEFAULT_PIXEL_FPR,
 ) -> StudentResult:
-    """Train the student of ``category`` in ``run_dir`` (see the module docstring)."""
-    import torch
+    """Train the student of ``category`` in ``run_dir`` (see the module docstring).
 
-    from st3d_edge.data.mvtec import good_scan_paths
+    The scans are ``<data_root>/<category>/{train,validation}``'s good ones, or ``train_paths``
+    and ``val_paths`` when given (``source`` then describes them in the run's config).
+    """
+    import torch
 
     env = env or dist_utils.Dist()
     run_dir = Path(run_dir)
-    data_root = Path(data_root)
-    # training and thresholds assume no defects: only the good parts' scans
-    train_paths = good_scan_paths(data_root, category, "train")
-    val_paths = good_scan_paths(data_root, category, "validation")
-    if not train_paths:
-        raise file_error(data_root / category / "train", "no good training scans found (good/xyz/*.tiff)")
-    if not val_paths:
-        raise file_error(
-            data_root / category / "validation",
-            "no good validation scans found (needed for the best checkpoint and the thresholds)",
-        )
+    if train_paths is None or val_paths is None:
+        train_paths, val_paths = _mvtec_good_scans(Path(data_root), category)
+        source = {"data": str(Path(data_root).resolve())}
     random_teacher = preset.student.random_teacher
     if not random_teacher and teacher_dir is None:
         raise file_error(
@@ -200,16 +212,15 @@ def train_category(
         preset,
         kind="category",
         category=category,
-        data=str(data_root.resolve()),
         teacher=None if random_teacher else str(Path(teacher_dir).resolve()),
+        **(source or {}),
+        **reading.key(),
     )
     checked_teacher = None
     if not resume:
         # what the job needs is checked before open_run replaces an old run (--overwrite)
-        from st3d_edge.data.mvtec import read_xyz
-
-        read_xyz(train_paths[0])
-        read_xyz(val_paths[0])
+        reading.points(train_paths[0])
+        reading.points(val_paths[0])
         if not random_teacher:
             checked_teacher = load_teacher(Path(teacher_dir), preset)
     config, preset = open_run(run_dir, config, env, resume=resume, overwrite=overwrite)
@@ -226,8 +237,8 @@ def train_category(
         p.requires_grad_(False)
 
     cache_dir = run_dir / CACHE
-    train = scan_cache(cache_dir, train_paths, preset, env)
-    val = scan_cache(cache_dir, val_paths, preset, env)
+    train = scan_cache(cache_dir, train_paths, preset, env, reading, progress)
+    val = scan_cache(cache_dir, val_paths, preset, env, reading, progress)
     s = train.scale()
     moments = teacher_moments(teacher, train, s, model.d, env)
     mu, sigma = moments.mean.astype(np.float32), moments.std.astype(np.float32)
@@ -293,6 +304,22 @@ def train_category(
     return StudentResult(
         run_dir, s, summary["best_val"], summary["best_epoch"], summary["metrics"], thresholds
     )
+
+
+def _mvtec_good_scans(data_root: Path, category: str) -> tuple[list[Path], list[Path]]:
+    """The good scans of the train and validation splits (training and thresholds assume no defects)."""
+    from st3d_edge.data.mvtec import good_scan_paths
+
+    train_paths = good_scan_paths(data_root, category, "train")
+    val_paths = good_scan_paths(data_root, category, "validation")
+    if not train_paths:
+        raise file_error(data_root / category / "train", "no good training scans found (good/xyz/*.tiff)")
+    if not val_paths:
+        raise file_error(
+            data_root / category / "validation",
+            "no good validation scans found (needed for the best checkpoint and the thresholds)",
+        )
+    return train_paths, val_paths
 
 
 def student_scores(scorer, cloud, device: str) -> np.ndarray:
