@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Install st3d-edge for training, evaluation and the CPU edge runtime into the active Python.
+# Install st3d-edge for training, evaluation, the peer baseline and the CPU edge runtime into the
+# active Python.
 #
-# - CPU torch first: a plain `torch` requirement would pull the multi-GB CUDA build.
+# - torch is pinned first, as the package index serves it: on an ordinary Linux x86_64 machine
+#   that is the CUDA build (what a GPU workstation wants). A CPU-only machine installs the CPU
+#   build of the same version from PyTorch's CPU wheel index before running this; pip keeps it.
 # - Open3D (used only by the geometry-only peer baseline) needs the system library libusb;
 #   it is installed with apt-get when this runs as root on a Debian/Ubuntu machine.
 set -euo pipefail
@@ -16,4 +19,4 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
 fi
 
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e ".[train,runtime,dev]"
+python -m pip install -q -e ".[train,baseline,runtime,dev]"

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "train",
     "evaluate",
     "export",
+    "engine",
     "infer",
     "calibrate",
     "bench",

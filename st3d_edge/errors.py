@@ -8,6 +8,7 @@ a traceback for these.
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 
@@ -25,6 +26,23 @@ class MissingExtraError(St3dError):
         )
         self.module = module
         self.extra = extra
+
+
+def gpu_extra() -> str:
+    """The extra that carries the GPU path here: ``jetson`` on aarch64 (JetPack), ``gpu`` elsewhere."""
+    return "jetson" if platform.machine().lower() in ("aarch64", "arm64") else "gpu"
+
+
+def missing_tensorrt(why: str = "") -> MissingExtraError:
+    """TensorRT is missing: on a Jetson it comes with JetPack, not from the package index."""
+    error = MissingExtraError("tensorrt", gpu_extra(), why)
+    if gpu_extra() == "jetson":
+        what = f" ({why})" if why else ""
+        error.args = (
+            f"tensorrt is not installed{what}: on a Jetson it comes with JetPack (apt package "
+            "python3-libnvinfer); create the virtual environment with --system-site-packages to see it",
+        )
+    return error
 
 
 def file_error(path: str | Path, problem: str) -> St3dError:

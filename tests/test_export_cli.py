@@ -12,7 +12,7 @@ from st3d_edge.cli import app
 from st3d_edge.errors import St3dError
 from st3d_edge.runtime.bundle import DeviceIdentity, load_bundle
 from tests.export_reference import write_trained_category
-from tests.test_export_tensorrt import _fake_tensorrt, _Recorder
+from tests.test_export_tensorrt import _fake_tensorrt, _Recorder, onnx_engine_stand_in
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,11 @@ def test_onnx_bundle_with_manifest_sizes_and_parity(workdir):
     assert res.exit_code == 0, res.output
     bundle = load_bundle(workdir / "tire" / "bundle")
     names = sorted(p.name for p in bundle.path.iterdir())
-    assert names == ["geometric_bank.npy", "manifest.json", "model.onnx"]
+    assert names == [
+        "check_knn.npy", "check_points.npy", "check_scores_fp32.npy", "check_sizes.npy",
+        "geometric_bank.npy", "manifest.json", "model.onnx",
+    ]  # fmt: skip
+    assert bundle.parity["check_clouds"] == 3
     assert bundle.scoring["method"] == "fused" and bundle.scoring["bank"] == "geometric_bank.npy"
     assert (bundle.category, bundle.n, bundle.k, bundle.d, bundle.precision) == ("tire", 256, 8, 16, "fp32")
     assert bundle.s == pytest.approx(0.004)
@@ -98,6 +102,7 @@ def test_engine_bundle_with_stand_in_tensorrt(workdir, tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt(_Recorder()))
     monkeypatch.setattr(bundle_module, "current_gpu", lambda: ("Orin", "8.7"))
+    onnx_engine_stand_in(monkeypatch)
     out = tmp_path / "all-bundle"
     res = invoke("--category", "tire", "--workdir", workdir, "--format", "all", "--out", out)
     assert res.exit_code == 0, res.output
@@ -109,6 +114,7 @@ def test_engine_bundle_with_stand_in_tensorrt(workdir, tmp_path, monkeypatch):
         256,
     )
     assert {"model.engine", "timing.cache"} <= set(bundle.files)
+    assert bundle.parity["engine_check"]["max_relative_error"] == 0.0  # onnxruntime stood in for it
     assert "engine: TensorRT 10.3.0.26 on Orin" in res.stdout
     config = (out / "triton" / "st3d_tire" / "config.pbtxt").read_text()
     assert 'platform: "tensorrt_plan"' in config

@@ -14,8 +14,8 @@ import torch
 
 from st3d_edge.export.onnx_graph import export_scorer_onnx
 from st3d_edge.export.parity import onnx_session, relative_error, run_session
-from st3d_edge.export.tensorrt_build import EngineOptions, build_engine
 from st3d_edge.model.network import DescriptorNet
+from st3d_edge.runtime.tensorrt_build import EngineOptions, build_engine
 from tests.export_reference import cloud_and_knn
 
 pytestmark = pytest.mark.gpu

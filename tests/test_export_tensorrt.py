@@ -14,7 +14,7 @@ import types
 import pytest
 
 from st3d_edge.errors import MissingExtraError, St3dError
-from st3d_edge.export.tensorrt_build import EngineOptions, build_engine, resolve_profile
+from st3d_edge.runtime.tensorrt_build import EngineOptions, build_engine, resolve_profile
 
 
 @pytest.mark.parametrize(
@@ -148,6 +148,19 @@ def _fake_tensorrt(log: _Recorder, parse_ok=True, build_ok=True):
     trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")
     return trt
+
+
+def onnx_engine_stand_in(monkeypatch):
+    """The check runs the engine: here onnxruntime on the ONNX graph beside it stands in for it."""
+    import st3d_edge.runtime.engine_build as engine_build
+    from st3d_edge.runtime.backends import OnnxRuntimeBackend
+
+    def open_engine(path):
+        graphs = sorted(path.parent.glob("model*.onnx"))  # the one graph the stand-in engine was built from
+        built_from = [g for g in graphs if g.name == "model_fp16.onnx"] or graphs
+        return OnnxRuntimeBackend(built_from[0], threads=1)
+
+    monkeypatch.setattr(engine_build, "open_engine", open_engine)
 
 
 @pytest.fixture()

@@ -1,7 +1,9 @@
 """`st3d-edge bench`: per-stage latency of the edge pipeline on one scan, and a PyTorch baseline.
 
-What it reports (stdout): per stage (read, sample, knn, inference, fill, image_score) and for
-the whole scan the median and p90 milliseconds over ``--repeats`` runs after ``--warmup``
+What it reports (stdout; and ``bench.json`` / ``bench.csv`` in ``--out`` with the device facts
+of ``st3d_edge.runtime.device_facts`` and n, k, d, precision and backend): per stage (read,
+sample, knn, inference, fill, image_score) and for the whole scan the median and p90
+milliseconds over ``--repeats`` runs after ``--warmup``
 runs, scans per second (1000 / median total), peak host RSS (and device memory when the
 backend or the geometry runs on a GPU), the backend and device. When torch is importable and
 the bundle's training run folder is found (``--run``, by default the folder above the bundle,
@@ -127,12 +129,14 @@ def run_bench(
     workdir: Path = DEFAULT_WORKDIR,
     size: int = DEFAULT_SIZE,
     baseline: bool = True,
+    out_dir: Path | None = None,
 ) -> dict:
     """The command's body; returns the measured tables (also used by benchmarks/runtime.py)."""
     import tempfile
 
     from st3d_edge.console import err, out
     from st3d_edge.errors import St3dError
+    from st3d_edge.runtime.device_facts import device_facts
     from st3d_edge.runtime.memory import device_used_mb, peak_host_rss_mb
     from st3d_edge.runtime.pipeline import ScanScorer, build_scorer
     from st3d_edge.runtime.timing import summarize_runs
@@ -147,7 +151,13 @@ def run_bench(
             err.print(f"synthetic scan: {size} x {size}, category {scorer.bundle.category}", highlight=False)
         first = scorer.score_file(scan)
         edge = summarize_runs(time_scorer(scorer, scan, repeats, warmup))
+        bundle = scorer.bundle
         report = {
+            "facts": device_facts(),
+            "n": bundle.n,
+            "k": bundle.k,
+            "d": bundle.d,
+            "precision": backend_precision(bundle, picked.backend),
             "scan": str(scan),
             "valid_points": first.valid_points,
             "sampled_points": first.sampled_points,
@@ -186,7 +196,51 @@ def run_bench(
     out.print(f"peak host RSS: {report['peak_host_rss_mb']:.0f} MiB", highlight=False)
     if report.get("device_used_mb") is not None:
         out.print(f"device memory in use: {report['device_used_mb']:.0f} MiB", highlight=False)
+    if out_dir is not None:
+        from st3d_edge.console import wrote
+
+        for path in write_bench_files(report, out_dir):
+            wrote(path)
     return report
+
+
+def backend_precision(bundle: Any, backend: Any) -> str:
+    """The precision the backend computes in: the engine's, or that of the ONNX graph it loaded."""
+    from st3d_edge.runtime.bundle import ONNX_NAMES
+
+    if backend.name == "tensorrt" and bundle.engine is not None:
+        return bundle.engine.precision
+    graph = Path(getattr(backend, "model_path", ""))
+    return next((p for p, name in ONNX_NAMES.items() if graph.name == name), bundle.precision)
+
+
+def write_bench_files(report: dict, out_dir: Path) -> list[Path]:
+    """``bench.json`` (the whole report) and ``bench.csv`` (one row per runtime and stage, with
+    the device facts on every row, so files from several devices concatenate into one table)."""
+    import csv
+    import io
+
+    from st3d_edge.io_utils import write_json_atomic, write_text_atomic
+
+    out_dir = Path(out_dir)
+    fixed = {
+        **report["facts"],
+        **{key: report[key] for key in ("n", "k", "d", "precision", "sampled_points")},
+    }
+    rows = []
+    for runtime, table in (("edge", report["edge"]), ("pytorch", report.get("pytorch") or {})):
+        name = report["backend"] if runtime == "edge" else "pytorch-eager"
+        for stage, stats in table.items():
+            rows.append({**fixed, "backend": name, "stage": stage, "median_ms": stats["median"],
+                         "p90_ms": stats["p90"]})  # fmt: skip
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return [
+        write_json_atomic(out_dir / "bench.json", report),
+        write_text_atomic(out_dir / "bench.csv", text.getvalue()),
+    ]
 
 
 def select_cpu_geometry() -> Any:
@@ -221,13 +275,20 @@ def register(app: typer.Typer) -> None:
         baseline: Annotated[
             bool, typer.Option("--baseline/--no-baseline", help="Also time the PyTorch scorer.")
         ] = True,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out", help="Folder for bench.json and bench.csv (default: bench/ beside the bundle)."
+            ),
+        ] = None,
     ) -> None:
         """Per-stage latency (median, p90), scans/s and peak memory of the edge pipeline."""
         from st3d_edge.commands.infer import resolve_bundle
 
         with user_errors():
+            bundle = resolve_bundle(model, category, workdir)
             run_bench(
-                resolve_bundle(model, category, workdir),
+                bundle,
                 scan,
                 repeats,
                 warmup,
@@ -238,4 +299,5 @@ def register(app: typer.Typer) -> None:
                 workdir,
                 size,
                 baseline,
+                out if out is not None else Path(bundle).resolve().parent / "bench",
             )

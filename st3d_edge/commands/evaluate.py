@@ -1,4 +1,8 @@
-"""`st3d-edge evaluate`: the MVTec 3D-AD protocol on the test split of trained categories."""
+"""`st3d-edge evaluate`: the MVTec 3D-AD protocol on the test split of trained categories.
+
+With ``--model BUNDLE`` it evaluates what is deployed instead: the bundle's ONNX graphs (or its
+TensorRT engine) through the runtime pipeline ``infer`` uses, one row per variant, without torch
+(``st3d_edge.commands._evaluate_deployed``)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated
 import typer
 
 from st3d_edge.commands._common import (
+    BackendChoice,
     DeviceChoice,
     IntrinsicsOption,
     MasksOption,
@@ -17,6 +22,7 @@ from st3d_edge.commands._common import (
     print_error,
     user_errors,
 )
+from st3d_edge.commands.export import Precision
 from st3d_edge.train.options import SamplerChoice
 
 
@@ -66,8 +72,28 @@ def evaluate_command(
     masks: MasksOption = None,
     units: UnitsOption = UnitsChoice.m,
     intrinsics: IntrinsicsOption = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Evaluate this export bundle through the runtime pipeline instead."),
+    ] = None,
+    precision: Annotated[
+        list[Precision] | None,
+        typer.Option(help="With --model: ONNX graph(s) to evaluate (repeat; default: every one it has)."),
+    ] = None,
+    backend: Annotated[
+        BackendChoice,
+        typer.Option(help="With --model: onnxruntime (the ONNX graphs) or tensorrt (the bundle's engine)."),
+    ] = BackendChoice.onnxruntime,
+    with_torch: Annotated[
+        bool, typer.Option("--with-torch", help="With --model: add the run folder's PyTorch model as a row.")
+    ] = False,
 ) -> None:
     """Evaluate trained categories: AU-PRO at several FPR limits, image AUROC, time and memory."""
+    if model is not None:
+        from st3d_edge.commands._evaluate_deployed import evaluate_deployed
+
+        evaluate_deployed(data, model, precision, backend, with_torch, workdir, out, category)
+        return
     with user_errors():
         from st3d_edge.console import out as stdout
         from st3d_edge.console import wrote

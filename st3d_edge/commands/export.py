@@ -30,6 +30,19 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
+# TensorRT engine options, shared with `st3d-edge engine`.
+ProfileMinOption = Annotated[
+    int | None, typer.Option("--profile-min", help="Engine profile: fewest points (default: 1024).")
+]
+ProfileOptOption = Annotated[
+    int | None, typer.Option("--profile-opt", help="Engine profile: points tuned for (default: n).")
+]
+ProfileMaxOption = Annotated[
+    int | None, typer.Option("--profile-max", help="Engine profile: most points (default: n).")
+]
+WorkspaceOption = Annotated[int, typer.Option("--workspace-mib", help="TensorRT workspace limit.")]
+
+
 def _size(size: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
@@ -61,16 +74,10 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", help="Bundle folder (default: <workdir>/<category>/bundle).")
     ] = None,
-    profile_min: Annotated[
-        int | None, typer.Option("--profile-min", help="Engine profile: fewest points (default: 1024).")
-    ] = None,
-    profile_opt: Annotated[
-        int | None, typer.Option("--profile-opt", help="Engine profile: points tuned for (default: n).")
-    ] = None,
-    profile_max: Annotated[
-        int | None, typer.Option("--profile-max", help="Engine profile: most points (default: n).")
-    ] = None,
-    workspace_mib: Annotated[int, typer.Option("--workspace-mib", help="TensorRT workspace limit.")] = 2048,
+    profile_min: ProfileMinOption = None,
+    profile_opt: ProfileOptOption = None,
+    profile_max: ProfileMaxOption = None,
+    workspace_mib: WorkspaceOption = 2048,
     debug_outputs: Annotated[
         bool, typer.Option("--debug-outputs", help="Also output student and normalised teacher features.")
     ] = False,
@@ -84,7 +91,7 @@ def export(
         from st3d_edge.console import err, wrote
         from st3d_edge.console import out as stdout
         from st3d_edge.export.bundle_writer import write_bundle
-        from st3d_edge.export.tensorrt_build import EngineOptions
+        from st3d_edge.runtime.tensorrt_build import EngineOptions
 
         run_dir = workdir / category
         target = out if out is not None else run_dir / "bundle"
@@ -101,7 +108,7 @@ def export(
             highlight=False,
         )
         for name, size in sorted(report.sizes.items()):
-            stdout.print(f"  {name:<18} {_size(size):>10}", highlight=False)
+            stdout.print(f"  {name:<22} {_size(size):>10}", highlight=False)
         stdout.print("  manifest.json", highlight=False)
         parity = report.parity
         stdout.print(
@@ -114,6 +121,17 @@ def export(
                 f"fp16 graph vs fp32 graph: max relative drift {parity['fp16_max_relative_drift']:.2e}",
                 highlight=False,
             )
+        change = report.fp16_validation
+        if change is not None:
+            pixels = change["pixels_over_threshold"]
+            stdout.print(
+                f"fp16 vs fp32 on {change['scans']} {change['split']} scans: image score max change "
+                f"{change['max_image_score_change']:.2e} (relative), {change['verdict_changes']} verdicts "
+                f"changed, pixels over the threshold {pixels['fp32']} -> {pixels['fp16']}",
+                highlight=False,
+            )
+        elif report.fp16_validation_skipped:
+            err.print(f"fp16 vs fp32 on validation scans: skipped ({report.fp16_validation_skipped})")
         if bundle.engine is not None:
             engine, device = bundle.engine, bundle.engine.device
             stdout.print(

@@ -41,7 +41,7 @@ def fpfh_descriptors(points: np.ndarray, normal_radius: float, feature_radius: f
     try:
         import open3d as o3d
     except ImportError:
-        raise MissingExtraError("open3d", "train", "needed by the Back to the Feature baseline") from None
+        raise MissingExtraError("open3d", "baseline", "needed by the Back to the Feature baseline") from None
 
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64)))
     cloud.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=normal_radius, max_nn=NORMAL_MAX_NN))

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ def metrics(outcomes: list[ScanOutcome]) -> tuple[dict[float, float], list[float
 
 def evaluate_scans(
     scans: Iterable,
-    point_scorer: PointScorer,
+    point_scorer: PointScorer | None,
     *,
     category: str,
     method: str = "3D-ST",
@@ -101,14 +102,19 @@ def evaluate_scans(
     progress: bool = True,
     peak_gpu_mb: Callable[[], float | None] | None = None,
     on_map: Callable[[Path], None] | None = None,
+    scan_outcome: Callable[[Any], ScanOutcome] | None = None,
 ) -> CategoryResult:
-    """Score every scan, write its map (when ``maps_dir``), and compute the category's metrics."""
+    """Score every scan, write its map (when ``maps_dir``), and compute the category's metrics.
+
+    ``scan_outcome`` replaces the sampled-scores-plus-harmonic-map path of ``point_scorer``
+    (the deployed-model evaluation passes the runtime pipeline's own maps).
+    """
     from st3d_edge.runtime.memory import peak_host_rss_mb
 
     outcomes = []
     with _bar(progress, f"{method} {category}", total) as advance:
         for scan in scans:
-            outcome = score_scan(scan, point_scorer)
+            outcome = scan_outcome(scan) if scan_outcome else score_scan(scan, point_scorer)
             if maps_dir is not None and scan.pixels is not None:
                 path = write_map(map_path(maps_dir, category, scan.defect, scan.name), outcome.anomaly_map)
                 if on_map:

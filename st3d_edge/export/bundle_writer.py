@@ -2,8 +2,10 @@
 
 Formats (``--format``):
 
-``onnx``    model.onnx (FP32), plus model_fp16.onnx with ``--precision fp16``
-``engine``  the above and model.engine + timing.cache built from the graph of the precision
+``onnx``    model.onnx (FP32), plus model_fp16.onnx with ``--precision fp16``, and the check clouds
+            (``st3d_edge.runtime.check_clouds``: inputs and onnxruntime's scores of every graph)
+``engine``  the above and model.engine + timing.cache built from the graph of the precision,
+            kept only if it passes the check clouds (``st3d_edge.runtime.engine_build``)
 ``all``     the above (engine included) and a Triton repository serving the engine
 ``triton``  the ONNX graphs and a Triton repository serving the ONNX graph (no TensorRT needed)
 
@@ -25,6 +27,7 @@ import numpy as np
 from st3d_edge.errors import St3dError, file_error
 from st3d_edge.io_utils import atomic_dir
 from st3d_edge.runtime.bundle import GEOMETRIC_BANK_NAME, ONNX_NAMES, Bundle, write_manifest
+from st3d_edge.runtime.check_clouds import CheckClouds, write_check_clouds
 
 FORMATS = ("onnx", "engine", "all", "triton")
 PARITY_LIMIT = 1e-4
@@ -38,6 +41,8 @@ class ExportReport:
     parity: dict
     triton_dir: Path | None = None
     sizes: dict[str, int] = field(default_factory=dict)
+    fp16_validation: dict | None = None  # evaluation.deployed.precision_change on the validation scans
+    fp16_validation_skipped: str = ""  # why there is none, for an FP16 export
 
 
 def parity_clouds(n: int, k: int, s: float, count: int = PARITY_CLOUDS, seed: int = 0):
@@ -138,7 +143,7 @@ def write_bundle(
         raise St3dError(f"unknown precision {precision!r}; choose fp32 or fp16")
     build_engine_too = fmt in ("engine", "all")
     if build_engine_too:
-        from st3d_edge.export.tensorrt_build import EngineOptions, import_tensorrt, resolve_profile
+        from st3d_edge.runtime.tensorrt_build import EngineOptions, import_tensorrt, resolve_profile
 
         import_tensorrt()  # fail before the slow part when the extra is missing
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -171,10 +176,14 @@ def write_bundle(
             f"exported graph disagrees with PyTorch (max relative error {result.max_relative_error:.2e} "
             f"> {PARITY_LIMIT:.0e}); please report this",
         )
+    # onnxruntime's scores of every graph: the device checks an engine against them later
+    checks = CheckClouds(
+        clouds, {p: [run_session(session, q, r) for q, r in clouds] for p, session in sessions.items()}
+    )
+    parity["check_clouds"] = len(clouds)
     if "fp16" in sessions:
         drift = max(
-            relative_error(run_session(sessions["fp16"], p, q), run_session(sessions["fp32"], p, q))
-            for p, q in clouds
+            relative_error(a, b) for a, b in zip(checks.scores["fp16"], checks.scores["fp32"], strict=True)
         )
         parity["fp16_max_relative_drift"] = drift
 
@@ -184,19 +193,23 @@ def write_bundle(
         for p, graph in graphs.items():
             (tmp / ONNX_NAMES[p]).write_bytes(graph.SerializeToString())
             models[p] = ONNX_NAMES[p]
+        write_check_clouds(tmp, checks)
         engine = None
         if build_engine_too:
-            from st3d_edge.export.tensorrt_build import build_engine
+            from st3d_edge.runtime.engine_build import build_checked_engine
 
-            engine = build_engine(
+            engine, engine_check = build_checked_engine(
                 tmp / models[precision],
                 tmp,
                 n=n,
                 k=k,
                 precision=precision,
+                checks=checks,
                 options=engine_options,
                 previous_cache=previous_cache if previous_cache.is_file() else None,
+                where=out_dir,
             )
+            parity["engine_check"] = engine_check.as_dict()
         triton_dir = None
         if fmt in ("all", "triton"):
             from st3d_edge.export.triton import write_triton_repository
@@ -231,4 +244,19 @@ def write_bundle(
     final = dataclasses.replace(bundle, path=out_dir)
     sizes = {name: entry.size for name, entry in final.files.items()}
     moved_triton = out_dir / triton_dir.relative_to(tmp) if triton_dir else None
-    return ExportReport(final, parity, moved_triton, sizes)
+    report = ExportReport(final, parity, moved_triton, sizes)
+    if precision == "fp16":
+        report.fp16_validation, report.fp16_validation_skipped = fp16_validation(final, run_dir)
+    return report
+
+
+def fp16_validation(bundle: Bundle, run_dir: Path) -> tuple[dict | None, str]:
+    """The FP16 graph's change on the validation scans the run was trained with, or why not."""
+    import json
+
+    from st3d_edge.evaluation.deployed import precision_change
+
+    data = json.loads((run_dir / "config.json").read_text()).get("job", {}).get("data")
+    if not data or not (Path(data) / bundle.category / "validation").is_dir():
+        return None, f"the run's validation scans are not at {data or '(no data folder recorded)'}"
+    return precision_change(bundle, data), ""

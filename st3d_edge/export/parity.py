@@ -1,9 +1,8 @@
 """Parity between the exported graph (onnxruntime, CPU) and the training module (PyTorch).
 
-Relative error, as the design's parity bound (``bundle_writer.PARITY_LIMIT``, 1e-4) is stated: per point
-``|a - b| / max(|b|, floor)`` with ``floor`` = 1e-3 of the median reference score, so that
-points whose score is almost exactly zero (a student that matches the teacher perfectly)
-do not turn a rounding difference into a huge ratio; the maximum over points is reported.
+Relative error, as the design's parity bound (``bundle_writer.PARITY_LIMIT``, 1e-4) is stated:
+``st3d_edge.runtime.check_clouds.relative_error``, the one definition the engine check on the
+device uses too.
 """
 
 from __future__ import annotations
@@ -13,18 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from st3d_edge.errors import MissingExtraError
+from st3d_edge.runtime.check_clouds import relative_error
 
-
-def relative_error(actual, expected) -> float:
-    """Max over points of |actual - expected| / max(|expected|, 1e-3 * median |expected|)."""
-    a = np.asarray(actual, dtype=np.float64)
-    e = np.asarray(expected, dtype=np.float64)
-    if a.shape != e.shape:
-        raise ValueError(f"shapes differ: {a.shape} vs {e.shape}")
-    if e.size == 0:
-        return 0.0
-    floor = max(1e-3 * float(np.median(np.abs(e))), np.finfo(np.float32).tiny)
-    return float(np.max(np.abs(a - e) / np.maximum(np.abs(e), floor)))
+__all__ = ["relative_error", "onnx_session", "run_session", "torch_scores", "check_parity", "ParityResult"]
 
 
 def onnx_session(model: bytes | str, threads: int = 2):

@@ -93,6 +93,8 @@ def fps_bucket(points, n: int, start: int = 0) -> np.ndarray:
     the library reorders the points while building its tree and then reads ``start`` as a
     position in that internal order, so the first sample is a deterministic point of the cloud
     but not ``points[start]``. ``start`` is passed through so the result is reproducible.
+    fpsample 0.3.3 (the lowest version allowed, and the newest with wheels for x86_64 and
+    aarch64) returned the same 64000 indices as 1.0.2 on a 300000-point cloud.
     """
     fpsample = import_fpsample()
     cloud = as_cloud(points)

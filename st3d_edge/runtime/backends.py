@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from st3d_edge.errors import MissingExtraError, St3dError, file_error
+from st3d_edge.errors import MissingExtraError, St3dError, file_error, gpu_extra, missing_tensorrt
 from st3d_edge.runtime.bundle import INPUT_NAMES, OUTPUT_NAME
 from st3d_edge.runtime.geometry_backend import is_device_array, to_host_array
 
@@ -162,11 +162,11 @@ class TensorRTBackend:
         try:
             import tensorrt as trt
         except ImportError:
-            raise MissingExtraError("tensorrt", "gpu") from None
+            raise missing_tensorrt() from None
         try:
             from numba import cuda
         except ImportError:
-            raise MissingExtraError("numba-cuda", "gpu", "device buffers for TensorRT") from None
+            raise MissingExtraError("numba-cuda", gpu_extra(), "device buffers for TensorRT") from None
         self.engine_path = Path(engine_path)
         self._cuda = cuda
         self._logger = trt.Logger(trt.Logger.WARNING)

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from st3d_edge.errors import MissingExtraError, St3dError, file_error
+from st3d_edge.errors import MissingExtraError, St3dError, file_error, gpu_extra, missing_tensorrt
 from st3d_edge.io_utils import write_json_atomic
 from st3d_edge.runtime.manifest_checks import PRECISIONS, first_problem, is_int, unsafe_name
 
@@ -460,7 +460,7 @@ def current_device() -> DeviceIdentity:
     try:
         import tensorrt
     except ImportError:
-        raise MissingExtraError("tensorrt", "gpu", "needed to use a TensorRT engine") from None
+        raise missing_tensorrt("needed to use a TensorRT engine") from None
     name, capability = current_gpu()
     return DeviceIdentity(str(tensorrt.__version__), name, capability)
 
@@ -470,7 +470,7 @@ def current_gpu() -> tuple[str, str]:
     try:
         from numba import cuda
     except ImportError:
-        raise MissingExtraError("numba-cuda", "gpu", "needed to identify the GPU") from None
+        raise MissingExtraError("numba-cuda", gpu_extra(), "needed to identify the GPU") from None
     try:
         if not cuda.is_available():
             raise St3dError("no CUDA GPU found: a TensorRT engine needs one (use the onnxruntime backend)")

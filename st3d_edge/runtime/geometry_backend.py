@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from st3d_edge.errors import MissingExtraError, St3dError
+from st3d_edge.errors import MissingExtraError, St3dError, gpu_extra
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 
 GEOMETRY_CHOICES = ("auto", "cpu", "cuda")
@@ -165,7 +165,7 @@ def select_geometry(choice: str = "auto") -> Any:
     try:
         import numba.cuda  # noqa: F401
     except ImportError:
-        raise MissingExtraError("numba-cuda", "gpu", "needed for --geometry cuda") from None
+        raise MissingExtraError("numba-cuda", gpu_extra(), "needed for --geometry cuda") from None
     if not cuda_geometry_available() and choice == "cuda":
         import os
 
@@ -177,5 +177,5 @@ def select_geometry(choice: str = "auto") -> Any:
     except ImportError as exc:
         if choice == "auto":
             return CpuGeometry()
-        raise MissingExtraError("st3d_edge.runtime.cuda", "gpu", f"cannot import it: {exc}") from None
+        raise MissingExtraError("st3d_edge.runtime.cuda", gpu_extra(), f"cannot import it: {exc}") from None
     return CudaGeometry()

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from st3d_edge.errors import MissingExtraError, St3dError
+from st3d_edge.errors import MissingExtraError, St3dError, gpu_extra
 from st3d_edge.geometry.sampling import SAMPLERS
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.runtime.cuda.fps_kernels import (
@@ -59,7 +59,7 @@ def _cuda():
     try:
         from numba import cuda
     except ImportError:
-        raise MissingExtraError("numba-cuda", "gpu", "needed for the CUDA geometry") from None
+        raise MissingExtraError("numba-cuda", gpu_extra(), "needed for the CUDA geometry") from None
     return cuda
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from st3d_edge.errors import MissingExtraError, St3dError, file_error
+from st3d_edge.errors import St3dError, file_error, missing_tensorrt
 from st3d_edge.io_utils import write_bytes_atomic
 from st3d_edge.runtime.bundle import ENGINE_NAME, INPUT_NAMES, TIMING_CACHE_NAME, DeviceIdentity, EngineInfo
 
@@ -77,7 +77,7 @@ def import_tensorrt():
     try:
         import tensorrt
     except ImportError:
-        raise MissingExtraError("tensorrt", "gpu", "needed to build a TensorRT engine") from None
+        raise missing_tensorrt("needed to build a TensorRT engine") from None
     return tensorrt
 
 
