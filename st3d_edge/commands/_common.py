@@ -41,6 +41,14 @@ PresetOption = Annotated[
 ]
 RunsDirOption = Annotated[Path, typer.Option(help="Folder holding the run folders.")]
 TrainDeviceOption = Annotated[DeviceChoice, typer.Option(help="Where to train.")]
+# re-signs a manifest a device command changes (calibrate, engine): the device's own key
+ResignOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign",
+        help="Ed25519 private key (e.g. the device's) to sign the changed manifest (signed bundles).",
+    ),
+]
 EpochsOption = Annotated[int | None, typer.Option(help="Override the preset's epoch count.")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")]
 OverwriteRunOption = Annotated[bool, typer.Option("--overwrite", help="Start the run folder over.")]

@@ -19,6 +19,7 @@ from st3d_edge.commands._common import (
     GeometryOption,
     IntrinsicsOption,
     MasksOption,
+    ResignOption,
     UnitsChoice,
     UnitsOption,
     user_errors,
@@ -52,12 +53,7 @@ def calibrate_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report the thresholds without writing the manifest.")
     ] = False,
-    sign: Annotated[
-        Path | None,
-        typer.Option(
-            "--sign", help="Ed25519 private key (e.g. this device's) to re-sign the changed manifest with."
-        ),
-    ] = None,
+    sign: ResignOption = None,
 ) -> None:
     """Recompute the pixel and image thresholds through the deployed pipeline; write them to the bundle."""
     with user_errors():

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from st3d_edge.commands._common import user_errors
+from st3d_edge.commands._common import ResignOption, user_errors
 from st3d_edge.commands.export import (
     Precision,
     ProfileMaxOption,
@@ -31,12 +31,7 @@ def engine(
     profile_opt: ProfileOptOption = None,
     profile_max: ProfileMaxOption = None,
     workspace_mib: WorkspaceOption = 2048,
-    sign: Annotated[
-        Path | None,
-        typer.Option(
-            "--sign", help="Ed25519 private key to sign the changed manifest (needed for a signed bundle)."
-        ),
-    ] = None,
+    sign: ResignOption = None,
 ) -> None:
     """Build, check against onnxruntime and add a TensorRT engine to a bundle, on this device."""
     with user_errors():
