@@ -164,7 +164,10 @@ def evaluate_command(
         if not results:
             raise St3dError(f"no category could be evaluated ({', '.join(failed)})")
 
-        stdout.print(format_table(results, f"3D-ST on {data} ({device_name})"), highlight=False, markup=False)
+        how = f"scoring {scoring.value}" if scoring else "each run's scoring"
+        stdout.print(
+            format_table(results, f"3D-ST ({how}) on {data} ({device_name})"), highlight=False, markup=False
+        )
         if maps_dir is not None:
             wrote(maps_dir, f"anomaly maps ({sum(r.scans for r in results)} TIFFs)")
         for path in write_reports(results, out_dir):
