@@ -21,14 +21,8 @@ WEIGHTS = ((1.0, 0.0), (0.0, 1.0), (0.25, 1.0), (0.5, 1.0), (1.0, 1.0))
 STANDARDISATIONS = ("std", "tail")
 
 
-def components(run_dir: Path, scans):
+def components(scorer, geometric, scans):
     """(idx, knn, student scores, geometric scores) of every scan, computed once."""
-    from st3d_edge.calibration.geometric import GeometricScore
-    from st3d_edge.calibration.scoring import FOLDER
-    from st3d_edge.evaluation.runner import ModelPointScorer
-
-    scorer = ModelPointScorer(run_dir, scoring="student")
-    geometric = GeometricScore.load(run_dir / FOLDER)
     out = []
     for scan in scans:
         idx, knn, student = scorer(scan.points)
@@ -38,8 +32,10 @@ def components(run_dir: Path, scans):
 
 def main() -> None:
     from st3d_edge.calibration.fusion import fit_fusion
+    from st3d_edge.calibration.geometric import GeometricScore
+    from st3d_edge.calibration.scoring import FOLDER
     from st3d_edge.data.mvtec import good_scan_paths, read_scan, scan_paths
-    from st3d_edge.evaluation.runner import evaluate_scans
+    from st3d_edge.evaluation.runner import ModelPointScorer, evaluate_scans
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -52,9 +48,12 @@ def main() -> None:
     totals = {v: [] for v in variants}
     for category in args.categories:
         run = args.runs / category
-        val = components(run, [read_scan(p) for p in good_scan_paths(args.data, category, "validation")])
+        scorer = ModelPointScorer(run, scoring="student")
+        geometric = GeometricScore.load(run / FOLDER)
+        val_scans = [read_scan(p) for p in good_scan_paths(args.data, category, "validation")]
+        val = components(scorer, geometric, val_scans)
         tests = [read_scan(p) for p in scan_paths(args.data, category, "test")]
-        test = components(run, tests)
+        test = components(scorer, geometric, tests)
         st_val = np.concatenate([c[2] for c in val])
         geo_val = np.concatenate([c[3] for c in val])
         cells = []

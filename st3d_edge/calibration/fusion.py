@@ -69,7 +69,7 @@ class Fusion:
         if not all(np.isfinite(v) for v in values.values()):
             raise ValueError(f"fusion settings must be finite numbers: {values}")
         if self.student_scale <= 0 or self.geometric_scale <= 0:
-            raise ValueError(f"fusion standard deviations must be positive: {values}")
+            raise ValueError(f"fusion scales must be positive: {values}")
 
 
 def location_scale(scores: np.ndarray, standardisation: str = DEFAULT_STANDARDISATION) -> tuple[float, float]:

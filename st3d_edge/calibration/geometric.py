@@ -26,6 +26,7 @@ import numpy as np
 
 from st3d_edge.calibration.memory_bank import CORESET_FRACTION, MemoryBank, build_bank
 from st3d_edge.errors import file_error
+from st3d_edge.geometry.fpfh import FEATURE_NN, FEATURE_RADIUS_S, NORMAL_NN, NORMAL_RADIUS_S
 from st3d_edge.io_utils import atomic_path, write_json_atomic
 
 MAX_BANK = 16384
@@ -36,10 +37,10 @@ SETTINGS_FILE = "geometric.json"
 @dataclass(frozen=True)
 class GeometricSettings:
     s: float  # the model's point spacing; radii are multiples of it
-    normal_radius_s: float = 2.0
-    feature_radius_s: float = 5.0
-    normal_nn: int = 30
-    feature_nn: int = 100
+    normal_radius_s: float = NORMAL_RADIUS_S
+    feature_radius_s: float = FEATURE_RADIUS_S
+    normal_nn: int = NORMAL_NN
+    feature_nn: int = FEATURE_NN
 
     def check(self, where: str | Path = "geometric settings") -> None:
         numbers = (self.s, self.normal_radius_s, self.feature_radius_s)

@@ -29,11 +29,7 @@ import numpy as np
 
 from st3d_edge.calibration.memory_bank import CORESET_FRACTION, MemoryBank, build_bank
 from st3d_edge.errors import MissingExtraError
-
-NORMAL_RADIUS_S = 2.0
-FEATURE_RADIUS_S = 5.0
-NORMAL_MAX_NN = 30
-FEATURE_MAX_NN = 100
+from st3d_edge.geometry.fpfh import FEATURE_NN, FEATURE_RADIUS_S, NORMAL_NN, NORMAL_RADIUS_S
 
 
 def fpfh_descriptors(points: np.ndarray, normal_radius: float, feature_radius: float) -> np.ndarray:
@@ -44,10 +40,10 @@ def fpfh_descriptors(points: np.ndarray, normal_radius: float, feature_radius: f
         raise MissingExtraError("open3d", "baseline", "needed by the Back to the Feature baseline") from None
 
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64)))
-    cloud.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=normal_radius, max_nn=NORMAL_MAX_NN))
+    cloud.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=normal_radius, max_nn=NORMAL_NN))
     cloud.orient_normals_towards_camera_location(np.zeros(3))
     feature = o3d.pipelines.registration.compute_fpfh_feature(
-        cloud, o3d.geometry.KDTreeSearchParamHybrid(radius=feature_radius, max_nn=FEATURE_MAX_NN)
+        cloud, o3d.geometry.KDTreeSearchParamHybrid(radius=feature_radius, max_nn=FEATURE_NN)
     )
     return np.ascontiguousarray(np.asarray(feature.data).T, dtype=np.float32)
 

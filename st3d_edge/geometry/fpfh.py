@@ -29,6 +29,9 @@ from st3d_edge.geometry._checks import as_cloud
 BINS = 11
 NORMAL_NN = 30
 FEATURE_NN = 100
+# radii as multiples of the point spacing s: Open3D's registration defaults relative to it
+NORMAL_RADIUS_S = 2.0
+FEATURE_RADIUS_S = 5.0
 
 
 def radius_neighbours(points: np.ndarray, radius: float, max_nn: int) -> tuple[np.ndarray, np.ndarray]:

@@ -83,25 +83,22 @@ def scene_cache(
             def make(i=i):
                 return depth_scene(seeded_rng(pc.seed, split, i))
 
-            if i % env.world == env.rank:
-                cached_cloud(cache_dir, settings, make, model.n, model.k, model.sampler)
-            paths.append(cache_path(cache_dir, settings, model.n, model.k, model.sampler))
-            continue
-        settings = {
-            "kind": "scene",
-            "seed": pc.seed,
-            "split": split,
-            "index": i,
-            "objects": pc.objects_per_scene,
-            "surface_points": surface,
-            "modelnet": str(Path(modelnet).resolve()) if modelnet else None,
-        }
-        if i % env.world == env.rank:
+        else:
+            settings = {
+                "kind": "scene",
+                "seed": pc.seed,
+                "split": split,
+                "index": i,
+                "objects": pc.objects_per_scene,
+                "surface_points": surface,
+                "modelnet": str(Path(modelnet).resolve()) if modelnet else None,
+            }
 
             def make(i=i):
                 rng = seeded_rng(pc.seed, split, i)
                 return pretraining_scene(rng, surface, objects=pc.objects_per_scene, modelnet_dir=modelnet)
 
+        if i % env.world == env.rank:
             cached_cloud(cache_dir, settings, make, model.n, model.k, model.sampler)
         paths.append(cache_path(cache_dir, settings, model.n, model.k, model.sampler))
     dist_utils.barrier(env)

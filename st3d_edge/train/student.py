@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from st3d_edge.calibration.scoring import Scoring
 from st3d_edge.calibration.stats import RunningMoments, save_stats
 from st3d_edge.calibration.thresholds import (
     DEFAULT_PIXEL_FPR,
@@ -297,8 +296,9 @@ def train_category(
         from st3d_edge.model.scorer import Scorer
 
         scorer = Scorer(teacher, student.eval(), s, mu, sigma).to(device).eval()
-        scoring = fit_scoring(run_dir, model.scoring, scorer, train, val, s, device, progress)
-        thresholds = calibrate_thresholds(scorer, val, device, pixel_fpr, scoring)
+        val_student = [student_scores(scorer, val[i], device) for i in range(len(val))]
+        val_scores = fit_scoring(run_dir, model.scoring, train, val, val_student, s, progress)
+        thresholds = calibrate_thresholds(val, val_scores, pixel_fpr)
         save_thresholds(run_dir / THRESHOLDS, thresholds)
     dist_utils.barrier(env)
     return StudentResult(
@@ -333,50 +333,50 @@ def student_scores(scorer, cloud, device: str) -> np.ndarray:
 
 
 def fit_scoring(
-    run_dir: Path, method: str, scorer, train: CloudSet, val: CloudSet, s: float, device: str, progress: bool
-) -> Scoring:
-    """The category's scoring: for ``fused``, the geometric bank of the training clouds and the
-    fusion's standardisation from the validation clouds (saved in ``geometric/``)."""
+    run_dir: Path,
+    method: str,
+    train: CloudSet,
+    val: CloudSet,
+    val_student: list[np.ndarray],
+    s: float,
+    progress: bool,
+) -> list[np.ndarray]:
+    """The category's scoring, and with it the anomaly scores of the validation clouds.
+
+    ``val_student`` holds the student's errors on the validation clouds. For ``fused``: the
+    geometric bank of the training clouds and the fusion's standardisation from the validation
+    clouds, saved in ``geometric/``; the returned scores are the fused ones.
+    """
     from st3d_edge.calibration.fusion import fit_fusion
     from st3d_edge.calibration.geometric import GeometricScore, GeometricSettings
-    from st3d_edge.calibration.scoring import STUDENT_ONLY, save_scoring
+    from st3d_edge.calibration.scoring import save_scoring
 
     if method == "student":
-        return STUDENT_ONLY
+        return val_student
     clouds = (train[i].points for i in range(len(train)))
     if progress:
         from st3d_edge.console import track
 
         clouds = track(clouds, "geometric bank", total=len(train))
     geometric = GeometricScore.fit(clouds, GeometricSettings(s=float(s)))
-    st, geo = [], []
-    for i in range(len(val)):
-        st.append(student_scores(scorer, val[i], device))
-        geo.append(geometric(val[i].points))
-    fusion = fit_fusion(np.concatenate(st), np.concatenate(geo))
+    val_geometric = [geometric(val[i].points) for i in range(len(val))]
+    fusion = fit_fusion(np.concatenate(val_student), np.concatenate(val_geometric))
     save_scoring(run_dir, geometric, fusion)
-    return Scoring(method, geometric, fusion)
+    return [fusion(st, geo) for st, geo in zip(val_student, val_geometric, strict=True)]
 
 
-def calibrate_thresholds(
-    scorer, clouds: CloudSet, device: str, pixel_fpr: float, scoring: Scoring | None = None
-) -> Thresholds:
-    """Pixel and image thresholds from the scores of good validation clouds.
+def calibrate_thresholds(clouds: CloudSet, point_scores: list[np.ndarray], pixel_fpr: float) -> Thresholds:
+    """Pixel and image thresholds from the anomaly scores of good validation clouds.
 
-    ``scorer`` is a ``model.scorer.Scorer`` (eq. 6 on raw coordinates), the same module that
-    evaluation and export score with; ``scoring`` turns its output into the anomaly score
-    (the student's error alone when not given).
+    ``point_scores`` are the scores of each cloud's points as evaluation and export score them
+    (the run's scoring applied to ``model.scorer.Scorer``'s output).
     """
-    from st3d_edge.calibration.scoring import STUDENT_ONLY
     from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS, image_score
 
-    scoring = scoring or STUDENT_ONLY
-    point_scores, image_scores = [], []
-    for i in range(len(clouds)):
-        cloud = clouds[i]
-        scores = scoring(cloud.points, student_scores(scorer, cloud, device))
-        point_scores.append(scores)
-        image_scores.append(image_score(cloud.points, scores, cloud.knn, neighbours=IMAGE_SCORE_NEIGHBOURS))
+    image_scores = [
+        image_score(clouds[i].points, scores, clouds[i].knn, neighbours=IMAGE_SCORE_NEIGHBOURS)
+        for i, scores in enumerate(point_scores)
+    ]
     good = np.concatenate(point_scores)
     return Thresholds(
         pixel=pixel_threshold(good, pixel_fpr),
