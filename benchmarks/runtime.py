@@ -1,28 +1,45 @@
-"""Edge runtime latency per stage: onnxruntime (CPU) against PyTorch eager (CPU), same process.
+"""Edge runtime latency and memory per stage, one inference backend per process.
 
 One synthetic 800 x 800 scan (category tire, one dent), n = 64000, k = 32, d = 64. The model is
 a *randomly initialised* teacher/student pair (seeded), exported through st3d_edge.export to
 ONNX: the timing of a network does not depend on its weights, and this keeps the benchmark
-independent of a trained run. Both columns use the same pipeline (read, FPS, kNN, fill, image
-score on the CPU geometry); only the inference backend differs. PyTorch eager is the train
-side's ``Scorer`` on the same teacher, student, s, mu and sigma.
+independent of a trained run. Every backend uses the same pipeline (read, FPS, kNN, fill, image
+score on the CPU geometry); only the inference backend differs:
+
+* ``numba``: the exported FP32 graph's weights run by numba kernels (the CPU default),
+* ``onnxruntime``: the exported graph in onnxruntime on the CPU,
+* ``pytorch``: the train side's ``Scorer`` on the same teacher, student, s, mu and sigma
+  (PyTorch eager, the baseline the ratios divide by).
+
+``--scoring fused`` (default) adds the shipped scorer's geometric stage: FPFH of the sampled
+points against a memory bank built from two other good scans of the same category, fused with
+the student's error. ``--scoring student`` is the paper's 3D-ST alone.
+
+Each backend runs in a fresh process, so its peak host RSS is its own; the peak after each
+stage shows which stage holds the memory. The pixel scores of every backend are compared with
+PyTorch's (max relative difference), so the timing compares equal work.
 
     python benchmarks/runtime.py [--repeats 5] [--warmup 1] [--threads 2] [--size 800]
+        [--backends numba onnxruntime pytorch] [--scoring fused|student] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 N, K, D = 64000, 32, 64
+BACKENDS = ("numba", "onnxruntime", "pytorch")
 
 
-def make_bundle(folder: Path, scan_points: np.ndarray, threads: int):
-    """A random-weight bundle (and the matching torch modules) for n, k, d above."""
+def make_bundle(folder: Path, scan_points: np.ndarray, threads: int) -> None:
+    """A random-weight bundle for n, k, d above, and the torch modules beside it (``torch.pt``)."""
     import torch
 
     from st3d_edge.export.onnx_graph import export_scorer_onnx
@@ -39,6 +56,9 @@ def make_bundle(folder: Path, scan_points: np.ndarray, threads: int):
     mu, sigma = np.zeros(D, np.float32), np.ones(D, np.float32)
     folder.mkdir(parents=True, exist_ok=True)
     export_scorer_onnx(teacher, student, s, mu, sigma, K, folder / "model.onnx")
+    torch.save(
+        {"teacher": teacher.state_dict(), "student": student.state_dict(), "s": s}, folder / "torch.pt"
+    )
     write_manifest(
         folder,
         category="tire",
@@ -53,7 +73,126 @@ def make_bundle(folder: Path, scan_points: np.ndarray, threads: int):
         image_score={},
         versions={},
     )
-    return teacher, student, s, mu, sigma
+
+
+def fused_scoring(bundle, good_scans: list[Path]):
+    """The shipped scoring with a bank from ``good_scans`` (sampled like the scan) and unit fusion."""
+    from st3d_edge.calibration.fusion import Fusion
+    from st3d_edge.calibration.geometric import GeometricScore, GeometricSettings
+    from st3d_edge.calibration.scoring import Scoring
+    from st3d_edge.data.mvtec import read_scan
+    from st3d_edge.geometry.sampling import sample_indices
+
+    clouds = []
+    for path in good_scans:
+        points = read_scan(path).points
+        clouds.append(points[sample_indices(points, bundle.n)])
+    geometric = GeometricScore.fit(clouds, GeometricSettings(s=float(bundle.s)))
+    return Scoring("fused", geometric, Fusion(0.0, 1.0, 0.0, 1.0))
+
+
+def backend_for(name: str, bundle_dir: Path, threads: int):
+    import torch
+
+    from st3d_edge.commands.bench import TorchScorerBackend
+    from st3d_edge.model.network import DescriptorNet
+    from st3d_edge.model.scorer import Scorer
+    from st3d_edge.runtime.backends import OnnxRuntimeBackend
+    from st3d_edge.runtime.cpu_scorer import NumbaCpuBackend
+
+    if name == "numba":
+        return NumbaCpuBackend(bundle_dir / "model.onnx", threads=threads)
+    if name == "onnxruntime":
+        return OnnxRuntimeBackend(bundle_dir / "model.onnx", threads=threads)
+    saved = torch.load(bundle_dir / "torch.pt")
+    nets = []
+    for key in ("teacher", "student"):
+        net = DescriptorNet(d=D)
+        net.load_state_dict(saved[key])
+        nets.append(net.eval())
+    mu, sigma = np.zeros(D, np.float32), np.ones(D, np.float32)
+    return TorchScorerBackend(Scorer(nets[0], nets[1], saved["s"], mu, sigma))
+
+
+def child(args) -> None:
+    """Time one backend in this process; print one JSON line."""
+    import torch
+
+    from st3d_edge.data.readers import read_scan
+    from st3d_edge.runtime.bundle import load_bundle
+    from st3d_edge.runtime.geometry_backend import CpuGeometry
+    from st3d_edge.runtime.memory import peak_host_rss_mb
+    from st3d_edge.runtime.pipeline import ScanScorer
+    from st3d_edge.runtime.timing import StageClock, summarize_runs
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    bundle = load_bundle(work / "bundle")
+    scans = sorted(work.glob("data/*/*/*/xyz/*.tiff"))
+    scan_path = next(p for p in scans if "/test/" in p.as_posix())
+    scoring = (
+        fused_scoring(bundle, [p for p in scans if "/train/" in p.as_posix()])
+        if args.scoring == "fused"
+        else None
+    )
+    loaded_mb = peak_host_rss_mb()
+    scorer = ScanScorer(
+        bundle,
+        backend_for(args.child, work / "bundle", args.threads),
+        CpuGeometry(workers=args.threads),
+        scoring,
+    )
+    runs, first_peaks = [], {}
+    for i in range(args.warmup + args.repeats):
+        clock = StageClock()
+        with clock.stage("read"):
+            scan = read_scan(scan_path)
+        result = scorer.score(scan, clock)
+        if i == 0:  # the first scan raises the high-water mark; later ones reuse the memory
+            first_peaks = clock.peak_mb
+        if i >= args.warmup:
+            runs.append(result.ms)
+    np.save(work / f"scores-{args.child}.npy", result.point_scores)
+    print(
+        json.dumps(
+            {
+                "backend": args.child,
+                "stages": summarize_runs(runs),
+                "peak_mb_after_stage": first_peaks,
+                "peak_mb_before_scoring": loaded_mb,
+                "peak_mb": peak_host_rss_mb(),
+                "valid_points": result.valid_points,
+                "sampled_points": result.sampled_points,
+            }
+        )
+    )
+
+
+def table(results: dict[str, dict], baseline: str) -> str:
+    names = list(results)
+    stages = list(next(iter(results.values()))["stages"])
+    header = f"{'stage':<12}" + "".join(f" {n + ' median':>22} {'p90':>8}" for n in names)
+    if baseline in results:
+        header += "".join(f" {baseline + '/' + n:>22}" for n in names if n != baseline)
+    lines = [header + "   (ms)"]
+    for stage in stages:
+        line = f"{stage:<12}"
+        for n in names:
+            st = results[n]["stages"].get(stage, {"median": float("nan"), "p90": float("nan")})
+            line += f" {st['median']:>22.1f} {st['p90']:>8.1f}"
+        if baseline in results:
+            base = results[baseline]["stages"].get(stage, {"median": float("nan")})["median"]
+            for n in names:
+                if n != baseline:
+                    mine = results[n]["stages"].get(stage, {"median": float("nan")})["median"]
+                    line += f" {base / mine if mine > 0 else float('nan'):>22.2f}"
+        lines.append(line)
+    lines.append("")
+    lines.append("peak host RSS (MiB) after each stage of the first scan:")
+    for n in names:
+        after = ", ".join(f"{k} {v:.0f}" for k, v in results[n]["peak_mb_after_stage"].items())
+        lines.append(f"  {n}: loaded {results[n]['peak_mb_before_scoring']:.0f}; {after}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -64,53 +203,78 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", type=int, default=800)
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--scoring", choices=("fused", "student"), default="fused")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
 
     import torch
 
-    from st3d_edge.commands.bench import TorchScorerBackend, format_table, synthesize_scan, time_scorer
+    from st3d_edge.data import synthetic
     from st3d_edge.data.mvtec import read_scan
-    from st3d_edge.model.scorer import Scorer
-    from st3d_edge.runtime.backends import OnnxRuntimeBackend
-    from st3d_edge.runtime.bundle import load_bundle
-    from st3d_edge.runtime.geometry_backend import CpuGeometry
-    from st3d_edge.runtime.memory import peak_host_rss_mb
-    from st3d_edge.runtime.pipeline import ScanScorer
-    from st3d_edge.runtime.timing import summarize_runs
 
-    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="st3d-runtime-bench-") as tmp:
-        tmp = Path(tmp)
-        scan_path = synthesize_scan(tmp / "data", "tire", args.size)
-        scan = read_scan(scan_path)
-        teacher, student, s, mu, sigma = make_bundle(tmp / "bundle", scan.points, args.threads)
-        bundle = load_bundle(tmp / "bundle")
-        geometry = CpuGeometry(workers=args.threads)
-        ort = ScanScorer(bundle, OnnxRuntimeBackend(bundle.onnx_path(), threads=args.threads), geometry)
-        first = ort.score_file(scan_path)
-        edge = summarize_runs(time_scorer(ort, scan_path, args.repeats, args.warmup))
-        rss_edge = peak_host_rss_mb()
-        eager = ScanScorer(bundle, TorchScorerBackend(Scorer(teacher, student, s, mu, sigma)), geometry)
-        baseline = summarize_runs(time_scorer(eager, scan_path, args.repeats, args.warmup))
-        # the same scores from both backends, so the timing compares equal work
-        check = eager.score_file(scan_path)
-        drift = float(np.max(np.abs(check.point_scores - first.point_scores)) / np.max(first.point_scores))
-
+        work = Path(tmp)
+        # two good scans for the geometric bank, one defective scan to time
+        synthetic.write_dataset(
+            work / "data",
+            categories=["tire"],
+            train=2,
+            validation=0,
+            test_good=0,
+            test_defect=1,
+            size=(args.size, args.size),
+            seed=0,
+            progress=False,
+            defects=[synthetic.DEFECTS[0]],
+        )
+        scan_path = next((work / "data").glob("tire/test/*/xyz/*.tiff"))
+        make_bundle(work / "bundle", read_scan(scan_path).points, args.threads)
+        results = {}
+        for name in args.backends:
+            command = [sys.executable, __file__, "--child", name, "--work", str(work)]
+            command += ["--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+            command += ["--threads", str(args.threads), "--scoring", args.scoring]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"backend {name} failed:\n{done.stderr}")
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        reference = np.load(work / f"scores-{args.backends[-1]}.npy")
+        for name in args.backends:
+            scores = np.load(work / f"scores-{name}.npy")
+            results[name]["max_relative_difference"] = float(
+                np.max(np.abs(scores - reference)) / np.max(np.abs(reference))
+            )
+    first = next(iter(results.values()))
     print(
-        f"scan {args.size}x{args.size}: {first.valid_points} valid points -> n = {first.sampled_points}, "
-        f"k = {K}, d = {D} (random weights); {args.repeats} runs after {args.warmup} warm-up; "
+        f"scan {args.size}x{args.size}: {first['valid_points']} valid points -> "
+        f"n = {first['sampled_points']}, k = {K}, d = {D} (random weights); scoring {args.scoring}; "
+        f"{args.repeats} runs after {args.warmup} warm-up, each backend in its own process; "
         f"{args.threads} threads; torch {torch.__version__}"
     )
-    print(format_table(edge, "onnxruntime-cpu", baseline, "pytorch-eager"))
-    print(
-        f"scans/s: onnxruntime {1000 / edge['total']['median']:.2f}, "
-        f"pytorch {1000 / baseline['total']['median']:.2f}"
-    )
-    print(
-        f"peak host RSS after the onnxruntime runs: {rss_edge:.0f} MiB; "
-        f"after both: {peak_host_rss_mb():.0f} MiB"
-    )
-    print(f"max relative difference of the pixel scores, pytorch vs onnxruntime: {drift:.2e}")
+    print(table(results, "pytorch"))
+    for name, r in results.items():
+        print(
+            f"{name}: {1000 / r['stages']['total']['median']:.2f} scans/s, peak host RSS "
+            f"{r['peak_mb']:.0f} MiB, pixel scores vs {args.backends[-1]}: max relative difference "
+            f"{r['max_relative_difference']:.1e}"
+        )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: v for k, v in vars(args).items() if k not in ("child", "work", "json")},
+                    "results": results,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

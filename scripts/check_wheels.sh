@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Check that the Jetson install resolves to wheels only: the package's dependencies plus its
-# `jetson` extra, for aarch64 with JetPack 6's glibc (2.35), on Python 3.10 (JetPack 6's) and 3.12.
+# `runtime` and `jetson` extras, for aarch64 with JetPack 6's glibc (2.35), on Python 3.10 (JetPack 6's) and 3.12.
 # A dependency that loses its aarch64 wheel (or a bound that only a source archive meets) makes
 # this exit non-zero. Needs the package index; nothing is installed (pip --dry-run).
 #
@@ -18,7 +18,8 @@ else
 import tomllib
 
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-for spec in project["dependencies"] + project["optional-dependencies"]["jetson"]:
+extras = project["optional-dependencies"]
+for spec in dict.fromkeys(project["dependencies"] + extras["runtime"] + extras["jetson"]):
     print(spec)
 EOF
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from st3d_edge.geometry import fpfh
+from st3d_edge.geometry import fpfh, fpfh_kernels
 from tests.helpers import FLOAT32_SAME_MATH, assert_close
 
 
@@ -54,3 +54,38 @@ def test_matches_open3d_fpfh():
     theirs = fpfh_descriptors(points, 2 * spacing, 5 * spacing)
     # same definitions; PCA eigenvectors and float order may differ in the last bits
     assert_close(ours, theirs, rtol=1e-3, atol=1e-3, what="numpy FPFH vs Open3D")
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_numba_kernels_match_the_numpy_formulation(seed):
+    cloud = patch(seed, side=24, bump=True).astype(np.float64)
+    cloud = cloud[np.random.default_rng(seed).random(len(cloud)) > 0.15]  # holes: short lists
+    radius, nn = 0.004, 20
+    idx, dist = fpfh.radius_neighbours(cloud, radius, nn)
+    normals = fpfh.estimate_normals(cloud, radius / 2, 8, kernels=False)
+    assert_close(
+        fpfh_kernels.covariances(cloud, idx),
+        fpfh._covariances(cloud, idx, kernels=False),
+        rtol=1e-9,
+        atol=1e-15,
+        what="covariances",
+    )
+    own = fpfh_kernels.spfh(cloud, normals, idx, fpfh.BINS)
+    np.testing.assert_allclose(own, fpfh.spfh(cloud, normals, idx), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(
+        fpfh_kernels.weighted_neighbour_sum(own, idx, dist),
+        fpfh._weighted_neighbour_sum(own, idx, dist),
+        rtol=1e-9,
+    )
+    fast = fpfh.fpfh(cloud, radius / 2, radius, 8, nn, kernels=True)
+    slow = fpfh.fpfh(cloud, radius / 2, radius, 8, nn, kernels=False)
+    assert_close(fast, slow, **FLOAT32_SAME_MATH, what="fpfh numba vs numpy")
+
+
+def test_one_wide_query_gives_each_neighbourhood():
+    rng = np.random.default_rng(4)
+    cloud = rng.uniform(0, 1, (600, 3))  # irregular: no equidistant neighbours
+    wide_idx, wide_dist = fpfh.radius_neighbours(cloud, 0.2, 40)
+    for radius, nn in [(0.2, 40), (0.1, 12), (0.05, 40)]:
+        idx, _ = fpfh.radius_neighbours(cloud, radius, nn)
+        np.testing.assert_array_equal(fpfh.within(wide_idx, wide_dist, radius, nn), idx)

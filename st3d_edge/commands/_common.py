@@ -32,6 +32,7 @@ class ScoringChoice(str, Enum):
 class BackendChoice(str, Enum):
     auto = "auto"
     onnxruntime = "onnxruntime"
+    numba = "numba"
     tensorrt = "tensorrt"
 
 

@@ -42,10 +42,12 @@ def evaluate_deployed(
                 f"{model} is a bundle of {bundle.category}; --category {', '.join(categories)} differs"
             )
         if backend == BackendChoice.auto:
-            raise St3dError("evaluate --model takes --backend onnxruntime or tensorrt, not auto")
+            raise St3dError("evaluate --model takes --backend onnxruntime, numba or tensorrt, not auto")
         variants = [deployed.torch_variant(workdir / bundle.category)] if with_torch else []
         if backend == BackendChoice.tensorrt:
             variants.append(deployed.engine_variant(bundle))
+        elif backend == BackendChoice.numba:
+            variants.append(deployed.numba_variant(bundle))
         else:
             variants += deployed.onnx_variants(bundle, [p.value for p in precisions] if precisions else None)
         results = [deployed.evaluate_variant(data, bundle, variant) for variant in variants]

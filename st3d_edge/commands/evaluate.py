@@ -82,7 +82,10 @@ def evaluate_command(
     ] = None,
     backend: Annotated[
         BackendChoice,
-        typer.Option(help="With --model: onnxruntime (the ONNX graphs) or tensorrt (the bundle's engine)."),
+        typer.Option(
+            help="With --model: onnxruntime (the ONNX graphs), numba (the FP32 graph on numba CPU "
+            "kernels) or tensorrt (the bundle's engine)."
+        ),
     ] = BackendChoice.onnxruntime,
     with_torch: Annotated[
         bool, typer.Option("--with-torch", help="With --model: add the run folder's PyTorch model as a row.")

@@ -26,7 +26,7 @@ from st3d_edge.evaluation.report import CategoryResult
 from st3d_edge.evaluation.runner import ScanOutcome, evaluate_scans
 from st3d_edge.runtime.bundle import Bundle
 
-DEPLOYED_BACKENDS = ("onnxruntime", "tensorrt")
+DEPLOYED_BACKENDS = ("onnxruntime", "numba", "tensorrt")
 
 
 @dataclass
@@ -47,6 +47,13 @@ def onnx_variants(bundle: Bundle, precisions: list[str] | None = None, threads: 
         backend = OnnxRuntimeBackend(bundle.onnx_path(precision), providers=providers, threads=threads)
         variants.append(Variant(f"onnx {precision} ({backend.name})", backend))
     return variants
+
+
+def numba_variant(bundle: Bundle, threads: int = 0) -> Variant:
+    """The bundle's FP32 graph run by the numba CPU scorer."""
+    from st3d_edge.runtime.cpu_scorer import NumbaCpuBackend
+
+    return Variant("onnx fp32 (numba-cpu)", NumbaCpuBackend(bundle.onnx_path("fp32"), threads=threads))
 
 
 def engine_variant(bundle: Bundle) -> Variant:

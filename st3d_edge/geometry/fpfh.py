@@ -37,29 +37,55 @@ FEATURE_RADIUS_S = 5.0
 def radius_neighbours(points: np.ndarray, radius: float, max_nn: int) -> tuple[np.ndarray, np.ndarray]:
     """(int64[m, K] indices, float64[m, K] distances) of up to ``max_nn`` points within ``radius``.
 
-    Column 0 is the point itself; missing entries hold index ``m`` and distance ``inf``.
+    Column 0 is the point itself; missing entries hold index ``m`` and distance ``inf``; a
+    point at exactly ``radius`` is outside (cKDTree's rule, which :func:`within` keeps).
     """
     from scipy.spatial import cKDTree
 
     cloud = as_cloud(points)
     k = min(max_nn, len(cloud))
-    dist, idx = cKDTree(cloud).query(cloud, k=k, distance_upper_bound=radius)
+    dist, idx = cKDTree(cloud).query(cloud, k=k, distance_upper_bound=radius, workers=-1)
     return np.asarray(idx, np.int64).reshape(len(cloud), k), np.asarray(dist, np.float64).reshape(
         len(cloud), k
     )
 
 
-def estimate_normals(points: np.ndarray, radius: float, max_nn: int = NORMAL_NN) -> np.ndarray:
-    """float64[m, 3] unit PCA normals, oriented towards the origin."""
-    cloud = as_cloud(points).astype(np.float64)
-    idx, _ = radius_neighbours(cloud, radius, max_nn)
+def within(idx: np.ndarray, dist: np.ndarray, radius: float, max_nn: int) -> np.ndarray:
+    """The first ``max_nn`` columns of a wider, farther query, cut at ``radius``: the same lists
+    :func:`radius_neighbours` gives for (radius, max_nn), up to the order of equidistant points."""
+    cut = idx[:, :max_nn].copy()
+    cut[dist[:, :max_nn] >= radius] = len(idx)
+    return cut
+
+
+def _covariances(cloud: np.ndarray, idx: np.ndarray, kernels: bool | None) -> np.ndarray:
+    from st3d_edge.geometry import fpfh_kernels
+
+    if fpfh_kernels.available() if kernels is None else kernels:
+        return fpfh_kernels.covariances(cloud, idx)
     present = idx < len(cloud)
     padded = np.vstack([cloud, np.zeros((1, 3))])
     nbrs = padded[idx]  # (m, K, 3), missing rows are zeros and masked out below
     count = present.sum(axis=1, keepdims=True)
     mean = (nbrs * present[..., None]).sum(axis=1) / count
     centred = (nbrs - mean[:, None]) * present[..., None]
-    cov = np.einsum("mki,mkj->mij", centred, centred) / count[..., None]
+    return np.einsum("mki,mkj->mij", centred, centred) / count[..., None]
+
+
+def estimate_normals(
+    points: np.ndarray,
+    radius: float,
+    max_nn: int = NORMAL_NN,
+    idx: np.ndarray | None = None,
+    kernels: bool | None = None,
+) -> np.ndarray:
+    """float64[m, 3] unit PCA normals, oriented towards the origin; ``idx``: the neighbour
+    lists of :func:`radius_neighbours` for (radius, max_nn), when the caller has them;
+    ``kernels`` as for :func:`fpfh`."""
+    cloud = as_cloud(points).astype(np.float64)
+    if idx is None:
+        idx, _ = radius_neighbours(cloud, radius, max_nn)
+    cov = _covariances(cloud, idx, kernels)
     _, vectors = np.linalg.eigh(cov)
     normals = vectors[:, :, 0]
     flip = np.einsum("ij,ij->i", normals, -cloud) < 0.0
@@ -139,26 +165,48 @@ def fpfh(
     feature_radius: float,
     normal_nn: int = NORMAL_NN,
     feature_nn: int = FEATURE_NN,
+    kernels: bool | None = None,
 ) -> np.ndarray:
-    """float32[m, 33] FPFH descriptors of a cloud (see the module docstring)."""
+    """float32[m, 33] FPFH descriptors of a cloud (see the module docstring).
+
+    ``kernels``: the pair work in numba (:mod:`st3d_edge.geometry.fpfh_kernels`, many times
+    faster) or in whole-array numpy (the reference the tests compare with); None picks numba
+    when it is installed.
+    """
+    from st3d_edge.geometry import fpfh_kernels
+
+    use_kernels = fpfh_kernels.available() if kernels is None else kernels
     cloud = as_cloud(points).astype(np.float64)
     m = len(cloud)
-    normals = estimate_normals(cloud, normal_radius, normal_nn)
-    idx, dist = radius_neighbours(cloud, feature_radius, feature_nn)
-    own = spfh(cloud, normals, idx)
-    from scipy.sparse import csr_matrix
-
-    others, d2 = idx[:, 1:], dist[:, 1:] ** 2
-    use = (others < m) & (d2 > 0.0)
-    rows = np.broadcast_to(np.arange(m)[:, None], others.shape)[use]
-    # the 1 / d^2-weighted sum of the neighbours' histograms as one sparse product: a dense
-    # (m, K, 33) gather would hold hundreds of MB at large n
-    weights = csr_matrix((1.0 / d2[use], (rows, others[use])), shape=(m, m))
-    summed = np.asarray(weights @ own)
+    # one kd-tree query serves both neighbourhoods
+    idx, dist = radius_neighbours(cloud, max(normal_radius, feature_radius), max(normal_nn, feature_nn))
+    normals = estimate_normals(
+        cloud, normal_radius, normal_nn, within(idx, dist, normal_radius, normal_nn), use_kernels
+    )
+    idx, dist = within(idx, dist, feature_radius, feature_nn), dist[:, :feature_nn]
+    if use_kernels:
+        own = fpfh_kernels.spfh(cloud, normals, idx, BINS)
+        summed = fpfh_kernels.weighted_neighbour_sum(own, idx, dist)
+    else:
+        own = spfh(cloud, normals, idx)
+        summed = _weighted_neighbour_sum(own, idx, dist)
     totals = summed.reshape(m, 3, BINS).sum(axis=2)
     scale = np.where(totals != 0.0, 100.0 / np.where(totals != 0.0, totals, 1.0), 0.0)
     out = summed * np.repeat(scale, BINS, axis=1) + own
     return out.astype(np.float32)
+
+
+def _weighted_neighbour_sum(own: np.ndarray, idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """sum_j own[j] / d_ij^2 over each point's neighbours, as one sparse product."""
+    from scipy.sparse import csr_matrix
+
+    m = len(own)
+    others, d2 = idx[:, 1:], dist[:, 1:] ** 2
+    use = (others < m) & (d2 > 0.0)
+    rows = np.broadcast_to(np.arange(m)[:, None], others.shape)[use]
+    # a dense (m, K, 33) gather would hold hundreds of MB at large n
+    weights = csr_matrix((1.0 / d2[use], (rows, others[use])), shape=(m, m))
+    return np.asarray(weights @ own)
 
 
 def fpfh_reference(

@@ -14,15 +14,22 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from st3d_edge.runtime.memory import peak_host_rss_mb
+
 # The order stages are reported in; a stage that did not run is left out.
-STAGES = ("read", "sample", "knn", "inference", "fill", "image_score")
+STAGES = ("read", "sample", "knn", "inference", "geometric", "fill", "image_score")
 
 
 class StageClock:
-    """Collects milliseconds per named stage for one scan."""
+    """Collects milliseconds per named stage for one scan.
+
+    ``peak_mb``: the process's peak host RSS (MiB) when each stage ended, so a benchmark can
+    say which stage raised the high-water mark (the stage holding the largest intermediates).
+    """
 
     def __init__(self, sync: Callable[[], None] | None = None) -> None:
         self.ms: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
         self._sync = sync
 
     @contextlib.contextmanager
@@ -34,6 +41,7 @@ class StageClock:
             if self._sync is not None:
                 self._sync()
             self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1e3
+            self.peak_mb[name] = peak_host_rss_mb()
 
     def total(self) -> float:
         return float(sum(self.ms.values()))

@@ -1,0 +1,163 @@
+"""Numba kernels for :mod:`st3d_edge.geometry.fpfh`: one point per thread, no (m, K, 3) temporaries.
+
+The numpy formulation builds float64 arrays of every (point, neighbour) pair, about 150 MB
+each at m = 64000 and 100 neighbours, and spends seconds allocating them. These kernels walk
+each point's neighbours in registers with the same float64 formulas in the same order
+(``pair_features``, ``_bins``; no fastmath), so the histograms match the numpy ones to rounding
+and the tests compare the two. numba is optional: without it :func:`available` is False and
+:mod:`st3d_edge.geometry.fpfh` keeps its numpy path.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+
+@functools.cache
+def available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def _kernels():
+    import numba
+
+    @numba.njit(parallel=True, cache=True)
+    def spfh(points, normals, idx, bins):
+        m, k = idx.shape
+        out = np.zeros((m, 3 * bins))
+        for i in numba.prange(m):
+            count = 0
+            for t in range(1, k):
+                if idx[i, t] < m:
+                    count += 1
+            if count == 0:
+                continue
+            increment = 100.0 / count
+            for t in range(1, k):
+                j = idx[i, t]
+                if j >= m:
+                    continue
+                dx = points[j, 0] - points[i, 0]
+                dy = points[j, 1] - points[i, 1]
+                dz = points[j, 2] - points[i, 2]
+                length = np.sqrt(dx * dx + dy * dy + dz * dz)
+                if length <= 0.0:
+                    continue
+                n1x, n1y, n1z = normals[i, 0], normals[i, 1], normals[i, 2]
+                n2x, n2y, n2z = normals[j, 0], normals[j, 1], normals[j, 2]
+                a1 = (n1x * dx + n1y * dy + n1z * dz) / length
+                a2 = (n2x * dx + n2y * dy + n2z * dz) / length
+                # Open3D's source/target choice, arccos included (see fpfh.pair_features)
+                if np.arccos(min(abs(a1), 1.0)) > np.arccos(min(abs(a2), 1.0)):
+                    sx, sy, sz, tx, ty, tz = n2x, n2y, n2z, n1x, n1y, n1z
+                    dx, dy, dz = -dx, -dy, -dz
+                    f2 = -a2
+                else:
+                    sx, sy, sz, tx, ty, tz = n1x, n1y, n1z, n2x, n2y, n2z
+                    f2 = a1
+                vx = dy * sz - dz * sy
+                vy = dz * sx - dx * sz
+                vz = dx * sy - dy * sx
+                v_norm = np.sqrt(vx * vx + vy * vy + vz * vz)
+                if v_norm <= 0.0:
+                    continue
+                vx, vy, vz = vx / v_norm, vy / v_norm, vz / v_norm
+                wx = sy * vz - sz * vy
+                wy = sz * vx - sx * vz
+                wz = sx * vy - sy * vx
+                f1 = vx * tx + vy * ty + vz * tz
+                f0 = np.arctan2(wx * tx + wy * ty + wz * tz, sx * tx + sy * ty + sz * tz)
+                b0 = min(max(np.floor(bins * (f0 + np.pi) / (2.0 * np.pi)), 0.0), bins - 1.0)
+                b1 = min(max(np.floor(bins * (f1 + 1.0) * 0.5), 0.0), bins - 1.0)
+                b2 = min(max(np.floor(bins * (f2 + 1.0) * 0.5), 0.0), bins - 1.0)
+                out[i, int(b0)] += increment
+                out[i, bins + int(b1)] += increment
+                out[i, 2 * bins + int(b2)] += increment
+        return out
+
+    @numba.njit(parallel=True, cache=True)
+    def weighted_neighbour_sum(own, idx, dist):
+        # sum_j own[j] / d_ij^2 over each point's neighbours (column 0, the point, excluded)
+        m, k = idx.shape
+        width = own.shape[1]
+        out = np.zeros((m, width))
+        for i in numba.prange(m):
+            for t in range(1, k):
+                j = idx[i, t]
+                d2 = dist[i, t] * dist[i, t]
+                if j >= m or not d2 > 0.0:
+                    continue
+                w = 1.0 / d2
+                for c in range(width):
+                    out[i, c] += w * own[j, c]
+        return out
+
+    @numba.njit(parallel=True, cache=True)
+    def covariances(points, idx):
+        # the (biased) covariance of each point's present neighbours, two passes like numpy's
+        m, k = idx.shape
+        out = np.zeros((m, 3, 3))
+        for i in numba.prange(m):
+            count = 0
+            mx = my = mz = 0.0
+            for t in range(k):
+                j = idx[i, t]
+                if j < m:
+                    count += 1
+                    mx += points[j, 0]
+                    my += points[j, 1]
+                    mz += points[j, 2]
+            if count == 0:
+                continue
+            mx, my, mz = mx / count, my / count, mz / count
+            for t in range(k):
+                j = idx[i, t]
+                if j < m:
+                    x, y, z = points[j, 0] - mx, points[j, 1] - my, points[j, 2] - mz
+                    out[i, 0, 0] += x * x
+                    out[i, 0, 1] += x * y
+                    out[i, 0, 2] += x * z
+                    out[i, 1, 1] += y * y
+                    out[i, 1, 2] += y * z
+                    out[i, 2, 2] += z * z
+            for a in range(3):
+                for b in range(a, 3):
+                    out[i, a, b] /= count
+                    out[i, b, a] = out[i, a, b]
+        return out
+
+    return spfh, weighted_neighbour_sum, covariances
+
+
+def spfh(points: np.ndarray, normals: np.ndarray, idx: np.ndarray, bins: int) -> np.ndarray:
+    """float64[m, 3 * bins]: :func:`st3d_edge.geometry.fpfh.spfh` by the kernel above."""
+    kernel, *_ = _kernels()
+    return kernel(
+        np.ascontiguousarray(points, np.float64),
+        np.ascontiguousarray(normals, np.float64),
+        np.ascontiguousarray(idx, np.int64),
+        bins,
+    )
+
+
+def weighted_neighbour_sum(own: np.ndarray, idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """float64[m, c]: sum over each point's neighbours of ``own[j] / d^2`` (self and d = 0 skipped)."""
+    _, kernel, _ = _kernels()
+    return kernel(
+        np.ascontiguousarray(own, np.float64),
+        np.ascontiguousarray(idx, np.int64),
+        np.ascontiguousarray(dist, np.float64),
+    )
+
+
+def covariances(points: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """float64[m, 3, 3]: the covariance of each point's neighbours (``idx`` entries >= m absent)."""
+    *_, kernel = _kernels()
+    return kernel(np.ascontiguousarray(points, np.float64), np.ascontiguousarray(idx, np.int64))

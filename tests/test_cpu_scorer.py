@@ -1,0 +1,84 @@
+"""The numba CPU scorer against the exported graph in onnxruntime and the float64 reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from st3d_edge.errors import St3dError
+from st3d_edge.export.onnx_graph import export_scorer_onnx
+from st3d_edge.export.parity import onnx_session, run_session
+from st3d_edge.model.network import DescriptorNet
+from st3d_edge.runtime import backends
+from st3d_edge.runtime.backends import select_backend
+from st3d_edge.runtime.cpu_scorer import NumbaCpuBackend, read_graph_weights
+from tests.export_reference import NETWORK_FLOAT32, cloud_and_knn, random_net, reference_scores
+from tests.helpers import FLOAT32_DIFFERENT_KERNELS, assert_close
+from tests.runtime_fixtures import write_toy_scorer
+
+D, BLOCKS, K, S = 16, 3, 8, 0.004
+
+
+def _pair(absolute: bool = False):
+    torch.manual_seed(3)
+    rng = np.random.default_rng(2)
+    nets = [DescriptorNet(D, BLOCKS, absolute_coords=absolute).eval() for _ in range(2)]
+    mu = rng.normal(0, 0.5, D).astype(np.float32)
+    sigma = rng.uniform(0.5, 2.0, D).astype(np.float32)
+    return (*nets, S, mu, sigma)
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_numba_scorer_matches_onnxruntime_on_the_same_graph(tmp_path, absolute):
+    path = export_scorer_onnx(*_pair(absolute), K, tmp_path / "model.onnx")
+    points, knn = cloud_and_knn(np.random.default_rng(5), 400, K)
+    want = run_session(onnx_session(path), points, knn)
+    got = NumbaCpuBackend(path, threads=1).run(points, knn)
+    assert got.dtype == np.float32 and got.shape == (400,)
+    assert_close(got, want, **FLOAT32_DIFFERENT_KERNELS, what="numba vs onnxruntime")
+
+
+def test_numba_scorer_matches_the_float64_reference(tmp_path):
+    rng = np.random.default_rng(0)
+    teacher, student = random_net(rng, D, BLOCKS), random_net(rng, D, BLOCKS)
+    mu, sigma = rng.normal(size=D), rng.uniform(0.5, 2.0, D)
+    path = export_scorer_onnx(teacher, student, S, mu, sigma, K, tmp_path / "model.onnx")
+    points, knn = cloud_and_knn(rng, 200, K)
+    got = NumbaCpuBackend(path, threads=2).run(points, knn)
+    want = reference_scores(teacher, student, S, mu, sigma, points, knn)
+    assert_close(got, want, **NETWORK_FLOAT32, what="numba vs float64 reference")
+
+
+def test_weights_are_read_by_name(tmp_path):
+    path = export_scorer_onnx(*_pair(), K, tmp_path / "model.onnx")
+    weights = read_graph_weights(path)
+    assert weights.k == K and weights.d == D and weights.s == pytest.approx(S)
+    assert len(weights.geo_widths) == BLOCKS and len(weights.post) == BLOCKS - 1
+    assert weights.geo_w.shape == (4, sum(weights.geo_widths))
+
+
+def test_other_graphs_are_one_line_errors(tmp_path):
+    toy = write_toy_scorer(tmp_path / "toy.onnx", k=3)
+    with pytest.raises(St3dError, match="toy.onnx: not a scorer graph of this package"):
+        NumbaCpuBackend(toy)
+    fp16 = export_scorer_onnx(*_pair(), K, tmp_path / "half.onnx", precision="fp16")
+    with pytest.raises(St3dError, match="half.onnx: the CPU scorer runs the FP32 graph only"):
+        NumbaCpuBackend(fp16)
+    with pytest.raises(St3dError, match="nope.onnx: ONNX model not found"):
+        NumbaCpuBackend(tmp_path / "nope.onnx")
+    path = export_scorer_onnx(*_pair(), K, tmp_path / "model.onnx")
+    points, knn = cloud_and_knn(np.random.default_rng(1), 50, K + 1)
+    with pytest.raises(St3dError, match="takes k = 8"):
+        NumbaCpuBackend(path).run(points, knn)
+
+
+def test_auto_picks_the_numba_scorer_on_a_cpu_and_onnxruntime_for_other_graphs(tmp_path, monkeypatch):
+    monkeypatch.setattr(backends, "onnxruntime_gpu_providers", lambda: [])
+    path = export_scorer_onnx(*_pair(), K, tmp_path / "model.onnx")
+    picked = select_backend("auto", path, threads=1)
+    assert picked.backend.name == "numba-cpu" and "numba" in picked.reason
+    assert select_backend("onnxruntime", path, threads=1).backend.name == "onnxruntime-cpu"
+    assert select_backend("numba", path, threads=1).backend.name == "numba-cpu"
+    toy = select_backend("auto", write_toy_scorer(tmp_path / "toy.onnx", k=3), threads=1)
+    assert toy.backend.name == "onnxruntime-cpu" and "not a scorer graph" in toy.reason
