@@ -113,14 +113,22 @@ def test_graph_follows_the_rules(fp32_graph):
     assert [o.name for o in fp32_graph.graph.output] == ["scores"]
 
 
-def test_graph_computes_g_once_and_one_gemm_per_block(fp32_graph):
-    """G (one Gather of the points) is shared by every LFA, teacher and student alike."""
+def test_graph_computes_g_once_and_one_gemm_per_channel_group(fp32_graph):
+    """G (one Gather of the points) is shared by every LFA, teacher and student alike; the pair
+    tensors are built CHANNEL_GROUP channels at a time."""
+    from st3d_edge.export.fused_scorer import CHANNEL_GROUP
+
+    def groups(channels: int) -> int:
+        return -(-channels // CHANNEL_GROUP)
+
     point_gathers = [n for n in fp32_graph.graph.node if n.op_type == "Gather" and "knn" in n.input]
     gemms = [n for n in fp32_graph.graph.node if n.op_type == "Gemm"]
     divisions = [n for n in fp32_graph.graph.node if n.op_type == "Div" and "points" in n.input]
-    assert len(divisions) == 1 and len(gemms) == BLOCKS
-    # one Gather of the coordinates plus one per neighbour mean (first block: 1, later: 2)
-    assert len(point_gathers) == 1 + 1 + 2 * (BLOCKS - 1)
+    # per block, both networks: geo1 (d/4 each) and geo2 (d/2 each) in one set of groups
+    assert len(divisions) == 1 and len(gemms) == BLOCKS * groups(3 * D // 2)
+    # the coordinates once, then per neighbour sum one Gather per group: the first block sums
+    # geo1 (d/2 channels, both networks), later blocks h / k (d/2) and the first LFA (d)
+    assert len(point_gathers) == 1 + groups(D // 2) + (BLOCKS - 1) * (groups(D // 2) + groups(D))
 
 
 def test_check_graph_rejects_what_tensorrt_cannot_parse_and_leftover_constants():

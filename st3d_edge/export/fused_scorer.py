@@ -21,6 +21,10 @@ rearrangements aim at writing and reading each of those once:
 - Everything that does not depend on the input is precomputed here, in float64: the first
   block sees f = 0, so its pre- and skip-MLPs are constants, its first LFA's neighbour mean
   is that constant, and the post-MLP's rows acting on it fold into its bias.
+- The pair tensors are built :data:`CHANNEL_GROUP` channels at a time (constant slices of the
+  weights and of the features, so every shape stays static): an engine then holds one
+  (group, n * k) tensor at a time instead of all channels, which cut onnxruntime's peak memory
+  at n = 64000, k = 32 from about 4 GB to about 1 GB at the same speed (benchmarks/runtime.py).
 
 Channel layout of the flat features: within every tensor the teacher's channels come first.
 Nothing here depends on n, so the exported graph has a dynamic point axis.
@@ -33,6 +37,8 @@ import torch
 from torch import nn
 
 from st3d_edge.export.weights import LEAKY_SLOPE, NetWeights
+
+CHANNEL_GROUP = 16  # channels per pair tensor, see the module docstring
 
 
 def _leaky_np(x: np.ndarray) -> np.ndarray:
@@ -98,13 +104,25 @@ class FusedScorer(nn.Module):
         self.geo_width = [
             b_t.geo1.out_dim + b_s.geo1.out_dim + b_t.geo2.out_dim + b_s.geo2.out_dim for b_t, b_s in pairs
         ]
+        # one (geo_w.j, geo_b.j) per channel group, blocks in order: named parameters, so the
+        # graph's initializers keep these names (a slice taken in forward would be folded into
+        # an anonymous constant) and st3d_edge.runtime.cpu_scorer can read them back
         self.geo_w, self.geo_b = nn.ParameterList(), nn.ParameterList()
+        self.geo_groups: list[list[int]] = []  # per block: its entries of geo_w / geo_b
+        self.geo_rows: list[int] = []  # channels of each entry
         for b_t, b_s in pairs:
             # columns [T geo1 | S geo1 | T geo2 | S geo2], times 1/k: a neighbour sum is the mean
             parts = [b_t.geo1, b_s.geo1, b_t.geo2, b_s.geo2]
             # stored transposed, (out, in) and (out, 1): the Gemm runs channels-first
-            self.geo_w.append(_param((np.hstack([p.weight for p in parts]) * inv_k).T))
-            self.geo_b.append(_param(np.concatenate([p.bias for p in parts])[:, None] * inv_k))
+            weight = (np.hstack([p.weight for p in parts]) * inv_k).T
+            bias = np.concatenate([p.bias for p in parts])[:, None] * inv_k
+            group = []
+            for lo in range(0, weight.shape[0], CHANNEL_GROUP):
+                group.append(len(self.geo_w))
+                self.geo_w.append(_param(weight[lo : lo + CHANNEL_GROUP]))
+                self.geo_b.append(_param(bias[lo : lo + CHANNEL_GROUP]))
+                self.geo_rows.append(len(weight[lo : lo + CHANNEL_GROUP]))
+            self.geo_groups.append(group)
         self._first_block(pairs[0], inv_k)
         self.pre_skip_w, self.pre_skip_b = nn.ParameterList(), nn.ParameterList()
         self.post_w, self.post_b = nn.ParameterList(), nn.ParameterList()
@@ -165,8 +183,11 @@ class FusedScorer(nn.Module):
         Channels-first: the Gemm writes (c, n * k), so the sum over the k neighbours runs over
         the innermost contiguous axis; only the (c, n) sums are transposed back.
         """
-        a = _leaky(torch.addmm(self.geo_b[index], self.geo_w[index], g))
-        m = a.reshape(self.geo_width[index], -1, self.k).sum(dim=2)
+        sums = []
+        for j in self.geo_groups[index]:
+            a = _leaky(torch.addmm(self.geo_b[j], self.geo_w[j], g))
+            sums.append(a.reshape(self.geo_rows[j], -1, self.k).sum(dim=2))
+        m = torch.cat(sums, dim=0)
         width = self.geo1_width[index]
         return m[:width].t(), m[width:].t()
 
@@ -175,7 +196,7 @@ class FusedScorer(nn.Module):
         geo1, geo2 = self.geometric_locations(g, 0)
         lfa2 = torch.cat([geo2, _neighbour_sum(geo1, knn)], dim=1)
         f = _leaky(torch.matmul(lfa2, self.first_post_w) + self.first_post_b) + self.first_skip
-        for i in range(1, len(self.geo_w)):
+        for i in range(1, len(self.geo_groups)):
             geo1, geo2 = self.geometric_locations(g, i)
             pre_skip = _leaky(torch.matmul(f, self.pre_skip_w[i - 1]) + self.pre_skip_b[i - 1])
             h_over_k, skip = pre_skip[:, : self.h_width[i]], pre_skip[:, self.h_width[i] :]
@@ -213,8 +234,10 @@ def _post_rows(b_t, b_s, inv_k: float) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _neighbour_sum(features: torch.Tensor, knn: torch.Tensor) -> torch.Tensor:
-    """sum_j f[knn[:, j]] for (n, c) features: one Gather + one ReduceSum."""
-    return features[knn].sum(dim=1)
+    """sum_j f[knn[:, j]] for (n, c) features: a Gather + a ReduceSum per channel group."""
+    width = features.shape[1]
+    groups = [features[:, lo : lo + CHANNEL_GROUP] for lo in range(0, width, CHANNEL_GROUP)]
+    return torch.cat([group[knn].sum(dim=1) for group in groups], dim=1)
 
 
 def _leaky(x: torch.Tensor) -> torch.Tensor:

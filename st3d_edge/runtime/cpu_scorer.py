@@ -76,9 +76,15 @@ def read_graph_weights(path: str | Path) -> GraphWeights:
         raise file_error(path, "the CPU scorer runs the FP32 graph only; this graph holds FP16 weights")
     knn = next((i for i in model.graph.input if i.name == "knn"), None)
     k = knn.type.tensor_type.shape.dim[1].dim_value if knn is not None else 0
-    blocks = sum(1 for name in tensors if name.startswith("geo_w."))
+    groups = sum(1 for name in tensors if name.startswith("geo_w."))
+    blocks = 1 + sum(1 for name in tensors if name.startswith("post_w."))
+    if groups < 1:
+        raise file_error(path, "not a scorer graph of this package: no geometric MLP weights")
     try:
-        geo = [(tensors[f"geo_w.{i}"], tensors[f"geo_b.{i}"]) for i in range(blocks)]
+        # the channel groups of every block in order (FusedScorer.geo_groups); every block
+        # has the same width, [T geo1 | S geo1 | T geo2 | S geo2] = 3 d / 2 per network pair
+        geo_w = np.vstack([tensors[f"geo_w.{j}"] for j in range(groups)])
+        geo_b = np.concatenate([tensors[f"geo_b.{j}"].reshape(-1) for j in range(groups)])
         rest = [(tensors[f"pre_skip_w.{i}"], tensors[f"pre_skip_b.{i}"]) for i in range(blocks - 1)]
         post = [(tensors[f"post_w.{i}"], tensors[f"post_b.{i}"]) for i in range(blocks - 1)]
         weights = GraphWeights(
@@ -86,9 +92,9 @@ def read_graph_weights(path: str | Path) -> GraphWeights:
             k=int(k),
             mu=tensors["mu"].reshape(-1),
             sigma=tensors["sigma"].reshape(-1),
-            geo_w=np.ascontiguousarray(np.vstack([w for w, _ in geo]).T),
-            geo_b=np.concatenate([b.reshape(-1) for _, b in geo]),
-            geo_widths=[int(w.shape[0]) for w, _ in geo],
+            geo_w=np.ascontiguousarray(geo_w.T),
+            geo_b=geo_b,
+            geo_widths=[len(geo_b) // blocks] * blocks,
             first_post_w=tensors["first_post_w"],
             first_post_b=tensors["first_post_b"],
             first_skip=tensors["first_skip"],
@@ -99,8 +105,10 @@ def read_graph_weights(path: str | Path) -> GraphWeights:
         )
     except KeyError as missing:
         raise file_error(path, f"not a scorer graph of this package: no parameter {missing}") from None
-    if blocks < 1 or k < 1:
-        raise file_error(path, "not a scorer graph of this package: no blocks or no fixed k")
+    if len(geo_b) != 3 * weights.d * blocks // 2 or weights.first_post_w.shape[0] != 3 * weights.d // 2:
+        raise file_error(path, "not a scorer graph of this package: its layer widths do not match")
+    if k < 1:
+        raise file_error(path, "not a scorer graph of this package: no fixed k")
     return weights
 
 
