@@ -44,6 +44,7 @@ def test_onnx_bundle_with_manifest_sizes_and_parity(workdir):
     assert bundle.engine is None and "tensorrt" not in bundle.versions
     assert bundle.versions["opset"] == "17"
     assert bundle.parity["max_relative_error"] <= 1e-4
+    assert bundle.parity["numba_cpu_max_relative_error"] <= 1e-4
     assert "model.onnx" in res.stdout and "KiB" in res.stdout
     assert "parity onnxruntime vs torch: 3 clouds" in res.stdout
     assert "wrote" in res.output and "bundle" in res.output

@@ -45,6 +45,28 @@ class ExportReport:
     fp16_validation_skipped: str = ""  # why there is none, for an FP16 export
 
 
+def _numba_parity(run_dir: Path, graph, clouds, want: list) -> float | None:
+    """The numba CPU scorer (the CPU default) on the graph's own weights against onnxruntime;
+    None when numba is not installed (it is in the train extra)."""
+    from st3d_edge.export.parity import relative_error
+
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return None
+    from st3d_edge.runtime.cpu_scorer import graph_weights, score
+
+    weights = graph_weights(graph)
+    error = max(relative_error(score(weights, q, r), w) for (q, r), w in zip(clouds, want, strict=True))
+    if error > PARITY_LIMIT:
+        raise file_error(
+            run_dir,
+            f"the numba CPU scorer disagrees with onnxruntime on the exported graph (max relative "
+            f"error {error:.2e} > {PARITY_LIMIT:.0e}); please report this",
+        )
+    return float(error)
+
+
 def parity_clouds(n: int, k: int, s: float, count: int = PARITY_CLOUDS, seed: int = 0):
     """Synthetic surface patches with a point spacing near s, and their kNN graphs (self first)."""
     from st3d_edge.geometry.knn import knn_indices
@@ -181,6 +203,9 @@ def write_bundle(
         clouds, {p: [run_session(session, q, r) for q, r in clouds] for p, session in sessions.items()}
     )
     parity["check_clouds"] = len(clouds)
+    parity["numba_cpu_max_relative_error"] = _numba_parity(
+        run_dir, graphs["fp32"], clouds, checks.scores["fp32"]
+    )
     if "fp16" in sessions:
         drift = max(
             relative_error(a, b) for a, b in zip(checks.scores["fp16"], checks.scores["fp32"], strict=True)

@@ -64,13 +64,20 @@ def _onnx():
 
 
 def read_graph_weights(path: str | Path) -> GraphWeights:
-    """The parameters of an exported FP32 scorer graph; a one-line error for anything else."""
-    onnx, numpy_helper = _onnx()
+    """The parameters of an exported FP32 scorer graph file; a one-line error for anything else."""
+    onnx, _ = _onnx()
     path = Path(path)
     try:
         model = onnx.load(str(path))
     except Exception as exc:
         raise file_error(path, f"cannot read the ONNX graph ({str(exc).splitlines()[0]})") from None
+    return graph_weights(model, path)
+
+
+def graph_weights(model: Any, path: str | Path = "the scorer graph") -> GraphWeights:
+    """The parameters of an exported FP32 scorer graph (an ``onnx.ModelProto``); ``path`` names
+    it in errors."""
+    _, numpy_helper = _onnx()
     tensors = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     if any(t.dtype != np.float32 for t in tensors.values() if t.dtype.kind == "f"):
         raise file_error(path, "the CPU scorer runs the FP32 graph only; this graph holds FP16 weights")
