@@ -76,5 +76,5 @@ class MemoryBank:
         query = np.asarray(descriptors, dtype=np.float64)
         if query.ndim != 2 or query.shape[1] != self.bank.shape[1]:
             raise ValueError(f"descriptors must have shape (m, {self.bank.shape[1]}), got {query.shape}")
-        distance, _ = self._tree.query(query, k=1, workers=1)
+        distance, _ = self._tree.query(query, k=1, workers=-1)
         return distance.astype(np.float32)
