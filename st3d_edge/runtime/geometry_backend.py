@@ -49,7 +49,9 @@ class CpuGeometry:
     on_device = False
 
     def __init__(self, workers: int = -1) -> None:
-        self.workers = workers  # cKDTree query threads; -1 = all cores
+        # cKDTree query threads (-1 = all cores); pykdtree and the numba fill size their own
+        # pools (OMP_NUM_THREADS, NUMBA_NUM_THREADS)
+        self.workers = workers
 
     def to_device(self, array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array)
