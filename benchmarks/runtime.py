@@ -21,8 +21,9 @@ PyTorch's (max relative difference), so the timing compares equal work.
 
 A second table times the first backend again with the previous CPU geometry (bucket height 7,
 cKDTree kNN, kd-tree fill of every pixel; ``--no-previous-geometry`` skips it), so the geometry
-stages' speed-up is measured on the same machine in the same run. The current fill is also
-compared with the kd-tree fill on the same samples and scores.
+stages' speed-up is measured on the same machine in the same run (in another process: on a
+shared machine compare repeated runs, or benchmarks/geometry.py's in-process rows). The current
+fill is also compared with the kd-tree fill on the same samples and scores.
 
     python benchmarks/runtime.py [--repeats 5] [--warmup 1] [--threads 2] [--size 800]
         [--backends numba onnxruntime pytorch] [--scoring fused|student] [--json FILE]
