@@ -19,8 +19,15 @@ Each backend runs in a fresh process, so its peak host RSS is its own; the peak 
 stage shows which stage holds the memory. The pixel scores of every backend are compared with
 PyTorch's (max relative difference), so the timing compares equal work.
 
+A second table times the first backend again with the previous CPU geometry (bucket height 7,
+cKDTree kNN, kd-tree fill of every pixel; ``--no-previous-geometry`` skips it), so the geometry
+stages' speed-up is measured on the same machine in the same run (in another process: on a
+shared machine compare repeated runs, or benchmarks/geometry.py's in-process rows). The current
+fill is also compared with the kd-tree fill on the same samples and scores.
+
     python benchmarks/runtime.py [--repeats 5] [--warmup 1] [--threads 2] [--size 800]
         [--backends numba onnxruntime pytorch] [--scoring fused|student] [--json FILE]
+        [--no-previous-geometry]
 """
 
 from __future__ import annotations
@@ -91,6 +98,52 @@ def fused_scoring(bundle, good_scans: list[Path]):
     return Scoring("fused", geometric, Fusion(0.0, 1.0, 0.0, 1.0))
 
 
+def previous_geometry(threads: int):
+    """The CPU geometry as it was before the pixel-grid fill, pykdtree and bucket height 8."""
+    import fpsample
+
+    from st3d_edge.geometry.fill import idw_fill
+    from st3d_edge.geometry.fps import distinct_completion
+    from st3d_edge.geometry.knn import knn_indices
+    from st3d_edge.runtime.geometry_backend import CpuGeometry
+
+    class PreviousGeometry(CpuGeometry):
+        name = "cpu-previous"
+        fill_grid = None  # the pipeline falls back to ``fill``: the kd-tree for every pixel
+
+        def sample(self, points, n, sampler="fps"):
+            if sampler != "fps" or n >= len(points):
+                return super().sample(points, n, sampler)
+            picked = fpsample.bucket_fps_kdline_sampling(np.ascontiguousarray(points), n, 7, start_idx=0)
+            return distinct_completion(picked, len(points))
+
+        def knn(self, points, k):
+            return knn_indices(points, k, workers=self.workers, use_pykdtree=False)
+
+        def fill(self, sample_points, scores, query_points):
+            scores = np.asarray(scores, np.float32)
+            return idw_fill(sample_points, scores, query_points, use_pykdtree=False)
+
+    return PreviousGeometry(workers=threads)
+
+
+def compare_fill(scan, scorer) -> tuple[float, float]:
+    """(max |grid fill - kd-tree fill| / score range, fraction of pixels beyond 1e-6 of it)."""
+    from st3d_edge.geometry.fill import idw_fill
+    from st3d_edge.geometry.grid_fill import PixelGrid, grid_idw_fill
+    from st3d_edge.geometry.knn import knn_indices
+
+    points = np.asarray(scan.points, dtype=np.float32)
+    idx = scorer.geometry.sample(points, scorer.n, scorer.sampler)
+    samples = points[idx]
+    knn = knn_indices(samples, scorer.k)
+    scores = np.asarray(scorer.backend.run(samples, knn), dtype=np.float32)
+    fast = grid_idw_fill(samples, scores, points, PixelGrid(scan.valid.shape, scan.pixels, idx, knn))
+    exact = idw_fill(samples, scores, points, use_pykdtree=False)
+    diff = np.abs(fast.astype(np.float64) - exact) / max(float(np.ptp(scores)), 1e-30)
+    return float(diff.max()), float((diff > 1e-6).mean())
+
+
 def backend_for(name: str, bundle_dir: Path, threads: int):
     import torch
 
@@ -136,12 +189,8 @@ def child(args) -> None:
         else None
     )
     loaded_mb = peak_host_rss_mb()
-    scorer = ScanScorer(
-        bundle,
-        backend_for(args.child, work / "bundle", args.threads),
-        CpuGeometry(workers=args.threads),
-        scoring,
-    )
+    geometry = previous_geometry(args.threads) if args.previous else CpuGeometry(workers=args.threads)
+    scorer = ScanScorer(bundle, backend_for(args.child, work / "bundle", args.threads), geometry, scoring)
     runs, first_peaks = [], {}
     for i in range(args.warmup + args.repeats):
         clock = StageClock()
@@ -152,7 +201,9 @@ def child(args) -> None:
             first_peaks = clock.peak_mb
         if i >= args.warmup:
             runs.append(result.ms)
-    np.save(work / f"scores-{args.child}.npy", result.point_scores)
+    fill_drift = None if args.previous else compare_fill(read_scan(scan_path), scorer)
+    if not args.previous:
+        np.save(work / f"scores-{args.child}.npy", result.point_scores)
     print(
         json.dumps(
             {
@@ -163,6 +214,7 @@ def child(args) -> None:
                 "peak_mb": peak_host_rss_mb(),
                 "valid_points": result.valid_points,
                 "sampled_points": result.sampled_points,
+                "fill_vs_kd_tree": fill_drift,
             }
         )
     )
@@ -206,7 +258,9 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--scoring", choices=("fused", "student"), default="fused")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--no-previous-geometry", dest="compare_geometry", action="store_false")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--previous", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -236,14 +290,25 @@ def main() -> None:
         scan_path = next((work / "data").glob("tire/test/*/xyz/*.tiff"))
         make_bundle(work / "bundle", read_scan(scan_path).points, args.threads)
         results = {}
-        for name in args.backends:
+
+        def command_for(name: str) -> list[str]:
             command = [sys.executable, __file__, "--child", name, "--work", str(work)]
             command += ["--repeats", str(args.repeats), "--warmup", str(args.warmup)]
-            command += ["--threads", str(args.threads), "--scoring", args.scoring]
-            done = subprocess.run(command, capture_output=True, text=True)
+            return command + ["--threads", str(args.threads), "--scoring", args.scoring]
+
+        for name in args.backends:
+            done = subprocess.run(command_for(name), capture_output=True, text=True)
             if done.returncode != 0:
                 sys.exit(f"backend {name} failed:\n{done.stderr}")
             results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        geometries = {}
+        if args.compare_geometry:
+            command = command_for(args.backends[0]) + ["--previous"]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"the previous geometry failed:\n{done.stderr}")
+            geometries["geometry now"] = results[args.backends[0]]
+            geometries["previous"] = json.loads(done.stdout.strip().splitlines()[-1])
         reference = np.load(work / f"scores-{args.backends[-1]}.npy")
         for name in args.backends:
             scores = np.load(work / f"scores-{name}.npy")
@@ -264,12 +329,22 @@ def main() -> None:
             f"{r['peak_mb']:.0f} MiB, pixel scores vs {args.backends[-1]}: max relative difference "
             f"{r['max_relative_difference']:.1e}"
         )
+    if geometries:
+        print()
+        print(f"CPU geometry, {args.backends[0]} backend, each in its own process (ratio: previous/now)")
+        print(table(geometries, "previous").split("\n\n")[0])
+        worst, differing = geometries["geometry now"]["fill_vs_kd_tree"]
+        print(
+            "pixel-grid fill vs kd-tree fill on the same samples and scores: max |difference| / "
+            f"score range {worst:.1e}, pixels differing by more than 1e-6 of it {differing:.1e}"
+        )
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
                     "args": {k: v for k, v in vars(args).items() if k not in ("child", "work", "json")},
                     "results": results,
+                    "geometry": geometries,
                 },
                 indent=2,
             )

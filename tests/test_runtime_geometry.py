@@ -94,3 +94,42 @@ def test_pipeline_with_cuda_geometry_under_the_simulator_matches_cpu(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().endswith("ok")
+
+
+def test_fill_scan_takes_the_pixel_grid_only_for_organized_scans_with_fill_grid():
+    from pathlib import Path
+
+    from st3d_edge.runtime.geometry_backend import fill_scan
+    from tests.runtime_fixtures import organized_cloud, toy_scan
+
+    scan = toy_scan(organized_cloud(16, 20, seed=5), Path("a.tiff"))
+    cpu = CpuGeometry(workers=1)
+    idx = cpu.sample(scan.points, 60, "fps-exact")
+    sampled = cpu.take(scan.points, idx)
+    knn = cpu.knn(sampled, 8)
+    scores = np.random.default_rng(1).random(60).astype(np.float32)
+    used = []
+
+    class Recording(CpuGeometry):
+        def fill(self, *args):
+            used.append("fill")
+            return super().fill(*args)
+
+        def fill_grid(self, *args):
+            used.append("fill_grid")
+            return super().fill_grid(*args)
+
+    organized = fill_scan(Recording(), scan, sampled, scores, scan.points, idx, knn)
+    unorganized = fill_scan(
+        Recording(),
+        scan.__class__(scan.path, None, scan.points, None),
+        sampled,
+        scores,
+        scan.points,
+        idx,
+        knn,
+    )
+    plain = fill_scan(_ContractOnly(), scan, sampled, scores, scan.points, idx, knn)
+    assert used == ["fill_grid", "fill"]
+    np.testing.assert_allclose(organized, unorganized, rtol=1e-6)
+    np.testing.assert_array_equal(plain, unorganized)

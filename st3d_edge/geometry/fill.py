@@ -14,9 +14,17 @@ import numpy as np
 from st3d_edge.geometry._checks import as_cloud
 
 
-def idw_fill(sample_points, sample_scores, query_points, neighbours: int = 4, power: float = 2.0):
-    """float32[q] scores at ``query_points``, interpolated from the samples."""
-    from scipy.spatial import cKDTree
+def idw_fill(
+    sample_points,
+    sample_scores,
+    query_points,
+    neighbours: int = 4,
+    power: float = 2.0,
+    use_pykdtree: bool | None = None,
+):
+    """float32[q] scores at ``query_points``, interpolated from the samples by a kd-tree
+    (``use_pykdtree``: see :func:`st3d_edge.geometry.kdtree.query_nearest`)."""
+    from st3d_edge.geometry.kdtree import query_nearest
 
     samples = as_cloud(sample_points, "sample_points")
     queries = as_cloud(query_points, "query_points")
@@ -30,9 +38,7 @@ def idw_fill(sample_points, sample_scores, query_points, neighbours: int = 4, po
     if len(samples) == 0:
         raise ValueError("idw_fill needs at least one sampled point")
     k = min(neighbours, len(samples))
-    dist, idx = cKDTree(samples).query(queries, k=k, workers=-1)
-    dist = dist.reshape(len(queries), k)
-    idx = idx.reshape(len(queries), k)
+    dist, idx = query_nearest(samples, queries, k, use_pykdtree=use_pykdtree)
     near = scores[idx]
     hit = dist == 0.0
     with np.errstate(divide="ignore"):

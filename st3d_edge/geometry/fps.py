@@ -24,8 +24,10 @@ from st3d_edge.errors import MissingExtraError
 from st3d_edge.geometry._checks import as_cloud, as_count
 
 # QuickFPS buckets of 2**h points; its authors suggest h = 3 for small and h = 9 for large
-# workloads. 7 measured fastest for 64000 of 300000 points (benchmarks/geometry.py).
-BUCKET_HEIGHT = 7
+# workloads. For 64000 samples 8 measured fastest or within noise of it from 150000 to 613000
+# points (an 800 x 800 scan: 1.2-1.5x faster than 7), 9 at 1.2 million (benchmarks/geometry.py).
+# The height changes which point fpsample starts from (see fps_bucket), not the FPS after it.
+BUCKET_HEIGHT = 8
 
 
 def import_fpsample():

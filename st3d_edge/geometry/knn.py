@@ -1,9 +1,10 @@
 """k nearest neighbours of every point, the point itself in column 0.
 
-Ties at equal distance are ordered by index in the reference; cKDTree's order among exact
-ties is its own, so tests compare neighbour sets up to ties. With duplicate points a
-duplicate may come back before the point itself; column 0 is fixed up explicitly so it is
-always the point (the network's self-term relies on it).
+Ties at equal distance are ordered by index in the reference; the kd-tree's order among
+exact ties is its own (pykdtree or cKDTree, see :mod:`st3d_edge.geometry.kdtree`), so tests
+compare neighbour sets up to ties. With duplicate points a duplicate may come back before the
+point itself; column 0 is fixed up explicitly so it is always the point (the network's
+self-term relies on it).
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ def put_self_first(knn: np.ndarray) -> np.ndarray:
     return knn
 
 
-def knn_indices(points, k: int, workers: int = -1) -> np.ndarray:
-    """int32[N, k] neighbour indices by scipy's cKDTree (``workers=-1``: all cores)."""
-    from scipy.spatial import cKDTree
+def knn_indices(points, k: int, workers: int = -1, use_pykdtree: bool | None = None) -> np.ndarray:
+    """int32[N, k] neighbour indices by a kd-tree (``workers=-1``: all cores; ``use_pykdtree``:
+    see :func:`st3d_edge.geometry.kdtree.query_nearest`)."""
+    from st3d_edge.geometry.kdtree import query_nearest
 
     cloud = as_cloud(points)
     k = _check_k(len(cloud), k)
-    _, idx = cKDTree(cloud).query(cloud, k=k, workers=workers)
-    knn = np.asarray(idx, dtype=np.int32).reshape(len(cloud), k)
-    return put_self_first(knn)
+    _, idx = query_nearest(cloud, cloud, k, workers=workers, use_pykdtree=use_pykdtree)
+    return put_self_first(idx.astype(np.int32))
 
 
 def knn_bruteforce(points, k: int, chunk: int = 1024) -> np.ndarray:

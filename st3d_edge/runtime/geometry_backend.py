@@ -9,6 +9,7 @@ per-point scores back into a score for every valid pixel:
 ``take(points, idx) -> float32[m, 3]``           the sampled points
 ``knn(points, k) -> int32[m, k]``                the kNN graph, the point itself in column 0
 ``fill(sample_points, scores, query_points)``    inverse-distance fill to every valid pixel
+``fill_grid(..., grid)`` (optional)              the same fill through an organized scan's image
 ``image_score(points, scores, knn, neighbours)`` the image score (a host float)
 ``to_host(array) -> np.ndarray``                 download (identity on the CPU)
 ``synchronize()``                                wait for queued device work (timing only)
@@ -18,7 +19,8 @@ per-point scores back into a score for every valid pixel:
 ``st3d_edge.runtime.cuda.CudaGeometry``, takes and returns device arrays, so the points, the
 indices, the scores and the map stay on the GPU from upload to the final download; only the
 three methods of the architecture contract (``sample``, ``knn``, ``fill``) are required of it,
-the rest fall back to host code through :func:`call` when it does not define them.
+the rest fall back to host code through :func:`call` when it does not define them, and
+``fill_grid`` (same values as ``fill``, see :mod:`st3d_edge.geometry.grid_fill`) to ``fill``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from st3d_edge.errors import MissingExtraError, St3dError, gpu_extra
+from st3d_edge.geometry.grid_fill import PixelGrid
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 
 GEOMETRY_CHOICES = ("auto", "cpu", "cuda")
@@ -39,13 +42,16 @@ FILL_POWER = 2.0
 
 
 class CpuGeometry:
-    """numpy/scipy geometry: fpsample's FPS (or the bundle's sampler), cKDTree kNN, IDW fill."""
+    """numpy/scipy geometry: fpsample's FPS (or the bundle's sampler), kd-tree kNN, IDW fill
+    (through the image of an organized scan, by a kd-tree for an unorganized one)."""
 
     name = "cpu"
     on_device = False
 
     def __init__(self, workers: int = -1) -> None:
-        self.workers = workers  # cKDTree query threads; -1 = all cores
+        # cKDTree query threads (-1 = all cores); pykdtree and the numba fill size their own
+        # pools (OMP_NUM_THREADS, NUMBA_NUM_THREADS)
+        self.workers = workers
 
     def to_device(self, array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array)
@@ -76,6 +82,21 @@ class CpuGeometry:
             sample_points,
             np.asarray(scores, dtype=np.float32),
             query_points,
+            neighbours=FILL_NEIGHBOURS,
+            power=FILL_POWER,
+        )
+
+    def fill_grid(
+        self, sample_points: np.ndarray, scores: np.ndarray, query_points: np.ndarray, grid: PixelGrid
+    ) -> np.ndarray:
+        """:meth:`fill`'s values for an organized scan, found through its pixel grid."""
+        from st3d_edge.geometry.grid_fill import grid_idw_fill
+
+        return grid_idw_fill(
+            sample_points,
+            np.asarray(scores, dtype=np.float32),
+            query_points,
+            grid,
             neighbours=FILL_NEIGHBOURS,
             power=FILL_POWER,
         )
@@ -134,6 +155,16 @@ def call(geometry: Any, method: str, *args: Any) -> Any:
     if fn is None:
         fn = _FALLBACKS[method]
     return fn(*args)
+
+
+def fill_scan(geometry: Any, scan: Any, sampled: Any, scores: Any, cloud: Any, idx: Any, knn: Any) -> Any:
+    """Every valid point's score: through the pixel grid when the scan is organized and the
+    backend has ``fill_grid`` (the same values, faster), by ``fill`` otherwise."""
+    fill_grid = getattr(geometry, "fill_grid", None)
+    if fill_grid is None or getattr(scan, "pixels", None) is None:
+        return geometry.fill(sampled, scores, cloud)
+    grid = PixelGrid(tuple(scan.valid.shape), np.asarray(scan.pixels), to_host_array(idx), to_host_array(knn))
+    return fill_grid(sampled, scores, cloud, grid)
 
 
 def cuda_geometry_available() -> bool:

@@ -11,7 +11,9 @@ Decisions the paper leaves open, as taken here:
   graph's student error fused with the geometric FPFH memory-bank score, timed as the stage
   ``geometric``; ``student``: the graph's output as is), see :mod:`st3d_edge.calibration.scoring`.
 * Every valid pixel gets a score by inverse-distance weighting over its 4 nearest sampled
-  points (weights 1/d^2), see :mod:`st3d_edge.runtime.geometry_backend`.
+  points in 3D (weights 1/d^2; a pixel on sampled points takes their mean score), see
+  :mod:`st3d_edge.runtime.geometry_backend`. On the CPU an organized scan finds them through
+  its image (:mod:`st3d_edge.geometry.grid_fill`: the same values as the kd-tree, faster).
 * The anomaly map is H x W float32 with invalid pixels 0 (:mod:`st3d_edge.runtime.outputs`).
   An unorganized scan (PLY, PCD, N x 3; :mod:`st3d_edge.data.readers`) has no pixel grid: its
   map is ``point_scores``, one score per valid point, and ``anomaly_map`` and ``valid`` are None.
@@ -39,7 +41,7 @@ import numpy as np
 from st3d_edge.errors import St3dError, file_error
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.runtime.backends import Selection, select_backend
-from st3d_edge.runtime.geometry_backend import CpuGeometry, call
+from st3d_edge.runtime.geometry_backend import CpuGeometry, call, fill_scan
 from st3d_edge.runtime.scan_checks import check_coordinates, check_scores
 from st3d_edge.runtime.timing import StageClock
 
@@ -221,7 +223,7 @@ class ScanScorer:
                 fused = self.scoring(host_points, np.asarray(call(geometry, "to_host", scores)))
                 scores = call(geometry, "to_device", fused)
         with clock.stage("fill"):
-            filled = call(geometry, "to_host", geometry.fill(sampled, scores, cloud))
+            filled = call(geometry, "to_host", fill_scan(geometry, scan, sampled, scores, cloud, idx, knn))
             anomaly_map, valid = pixel_map(scan, filled)
         with clock.stage("image_score"):
             image_score = float(call(geometry, "image_score", sampled, scores, knn, self.image_neighbours))
