@@ -1,13 +1,16 @@
-"""How the fused score was chosen: AU-PRO and I-AUROC per standardisation and weight pair.
+"""How the fused score was chosen: AU-PRO and I-AUROC per standardisation, weight pair and
+image-score neighbour count.
 
 Scores the test split of already trained categories (run folders of `st3d-edge train`) once per
 scan (sampled points, the student's error, the geometric score), then evaluates every variant
 of the fusion on those same numbers: the standardisation (``std``: mean and standard deviation
 of the good validation points; ``tail``: median and the distance from it to the 99.9th
-percentile) and the (student, geometric) weights. Use it on the tuning categories only (see
+percentile), the (student, geometric) weights and the image score's neighbour count (``--image-neighbours``;
+the pixel maps, hence AU-PRO, do not depend on it). Use it on the tuning categories only (see
 benchmarks/accuracy.py's TUNED); the held-out ones are for the accuracy benchmark.
 
-    python benchmarks/fusion_weights.py --data DATA --runs RUNS --categories tire foam bracket cookie
+    python benchmarks/fusion_weights.py --data DATA --runs RUNS --categories tire foam bracket cookie \
+        [--image-neighbours 8 1]
 """
 
 from __future__ import annotations
@@ -41,10 +44,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--categories", nargs="+", required=True)
+    parser.add_argument("--image-neighbours", nargs="+", type=int, default=[8, 1])
     args = parser.parse_args()
 
-    variants = [(how, w) for how in STANDARDISATIONS for w in WEIGHTS]
-    print(f"{'category':10} " + " ".join(f"{f'{h} {a:g}/{b:g}':>15}" for h, (a, b) in variants))
+    variants = [(how, w, m) for m in args.image_neighbours for how in STANDARDISATIONS for w in WEIGHTS]
+    print(f"{'category':10} " + " ".join(f"{f'{h} {a:g}/{b:g} nn{m}':>19}" for h, (a, b), m in variants))
     totals = {v: [] for v in variants}
     for category in args.categories:
         run = args.runs / category
@@ -57,7 +61,7 @@ def main() -> None:
         st_val = np.concatenate([c[2] for c in val])
         geo_val = np.concatenate([c[3] for c in val])
         cells = []
-        for how, weights in variants:
+        for how, weights, neighbours in variants:
             fusion = fit_fusion(st_val, geo_val, weights, standardisation=how)
             queue = iter(test)
 
@@ -65,13 +69,18 @@ def main() -> None:
                 idx, knn, student, geo = next(queue)
                 return idx, knn, fusion(student, geo)
 
-            result = evaluate_scans(iter(tests), cached, category=category, progress=False)
-            totals[(how, weights)].append((result.headline, result.i_auroc))
+            result = evaluate_scans(
+                iter(tests), cached, category=category, progress=False, image_neighbours=neighbours
+            )
+            totals[(how, weights, neighbours)].append((result.headline, result.i_auroc))
             cells.append(f"{result.headline:.3f}/{result.i_auroc:.3f}")
-        print(f"{category:10} " + " ".join(f"{c:>15}" for c in cells), flush=True)
+        print(f"{category:10} " + " ".join(f"{c:>19}" for c in cells), flush=True)
     means = [f"{np.mean([x for x, _ in v]):.3f}/{np.mean([y for _, y in v]):.3f}" for v in totals.values()]
-    print(f"{'mean':10} " + " ".join(f"{c:>15}" for c in means))
-    print("cells: AU-PRO@0.3 / I-AUROC; columns: standardisation, student weight / geometric weight")
+    print(f"{'mean':10} " + " ".join(f"{c:>19}" for c in means))
+    print(
+        "cells: AU-PRO@0.3 / I-AUROC; columns: standardisation, student weight / geometric weight, "
+        "image-score neighbours"
+    )
 
 
 if __name__ == "__main__":

@@ -82,20 +82,28 @@ def make_bundle(folder: Path, scan_points: np.ndarray, threads: int) -> None:
     )
 
 
-def fused_scoring(bundle, good_scans: list[Path]):
-    """The shipped scoring with a bank from ``good_scans`` (sampled like the scan) and unit fusion."""
-    from st3d_edge.calibration.fusion import Fusion
+def write_bank(folder: Path, bundle_dir: Path, good_scans: list[Path]) -> None:
+    """The geometric bank from ``good_scans`` (sampled like the scan), as a run folder keeps it."""
     from st3d_edge.calibration.geometric import GeometricScore, GeometricSettings
-    from st3d_edge.calibration.scoring import Scoring
     from st3d_edge.data.mvtec import read_scan
     from st3d_edge.geometry.sampling import sample_indices
+    from st3d_edge.runtime.bundle import load_bundle
 
+    bundle = load_bundle(bundle_dir)
     clouds = []
     for path in good_scans:
         points = read_scan(path).points
         clouds.append(points[sample_indices(points, bundle.n)])
-    geometric = GeometricScore.fit(clouds, GeometricSettings(s=float(bundle.s)))
-    return Scoring("fused", geometric, Fusion(0.0, 1.0, 0.0, 1.0))
+    GeometricScore.fit(clouds, GeometricSettings(s=float(bundle.s))).save(folder)
+
+
+def fused_scoring(folder: Path):
+    """The shipped scoring with the saved bank and a unit fusion (the timing needs no calibration)."""
+    from st3d_edge.calibration.fusion import Fusion
+    from st3d_edge.calibration.geometric import GeometricScore
+    from st3d_edge.calibration.scoring import Scoring
+
+    return Scoring("fused", GeometricScore.load(folder), Fusion(0.0, 1.0, 0.0, 1.0))
 
 
 def previous_geometry(threads: int):
@@ -145,11 +153,7 @@ def compare_fill(scan, scorer) -> tuple[float, float]:
 
 
 def backend_for(name: str, bundle_dir: Path, threads: int):
-    import torch
-
-    from st3d_edge.commands.bench import TorchScorerBackend
-    from st3d_edge.model.network import DescriptorNet
-    from st3d_edge.model.scorer import Scorer
+    """The backend ``name``; torch is imported only for ``pytorch`` (the edge runs without it)."""
     from st3d_edge.runtime.backends import OnnxRuntimeBackend
     from st3d_edge.runtime.cpu_scorer import NumbaCpuBackend
 
@@ -157,6 +161,13 @@ def backend_for(name: str, bundle_dir: Path, threads: int):
         return NumbaCpuBackend(bundle_dir / "model.onnx", threads=threads)
     if name == "onnxruntime":
         return OnnxRuntimeBackend(bundle_dir / "model.onnx", threads=threads)
+    import torch
+
+    from st3d_edge.commands.bench import TorchScorerBackend
+    from st3d_edge.model.network import DescriptorNet
+    from st3d_edge.model.scorer import Scorer
+
+    torch.set_num_threads(threads)
     saved = torch.load(bundle_dir / "torch.pt")
     nets = []
     for key in ("teacher", "student"):
@@ -169,8 +180,6 @@ def backend_for(name: str, bundle_dir: Path, threads: int):
 
 def child(args) -> None:
     """Time one backend in this process; print one JSON line."""
-    import torch
-
     from st3d_edge.data.readers import read_scan
     from st3d_edge.runtime.bundle import load_bundle
     from st3d_edge.runtime.geometry_backend import CpuGeometry
@@ -178,16 +187,11 @@ def child(args) -> None:
     from st3d_edge.runtime.pipeline import ScanScorer
     from st3d_edge.runtime.timing import StageClock, summarize_runs
 
-    torch.set_num_threads(args.threads)
     work = Path(args.work)
     bundle = load_bundle(work / "bundle")
     scans = sorted(work.glob("data/*/*/*/xyz/*.tiff"))
     scan_path = next(p for p in scans if "/test/" in p.as_posix())
-    scoring = (
-        fused_scoring(bundle, [p for p in scans if "/train/" in p.as_posix()])
-        if args.scoring == "fused"
-        else None
-    )
+    scoring = fused_scoring(work / "geometric") if args.scoring == "fused" else None
     loaded_mb = peak_host_rss_mb()
     geometry = previous_geometry(args.threads) if args.previous else CpuGeometry(workers=args.threads)
     scorer = ScanScorer(bundle, backend_for(args.child, work / "bundle", args.threads), geometry, scoring)
@@ -289,6 +293,10 @@ def main() -> None:
         )
         scan_path = next((work / "data").glob("tire/test/*/xyz/*.tiff"))
         make_bundle(work / "bundle", read_scan(scan_path).points, args.threads)
+        if args.scoring == "fused":
+            write_bank(
+                work / "geometric", work / "bundle", sorted((work / "data").glob("tire/train/*/xyz/*.tiff"))
+            )
         results = {}
 
         def command_for(name: str) -> list[str]:

@@ -120,9 +120,11 @@ def test_validation_loss_and_thresholds_match_reference(setup):
     fused = [
         0.25 * (sc - st_loc) / st_scale + (gs - g_loc) / g_scale for sc, gs in zip(scores, geo, strict=True)
     ]
-    images = [image_score(p, f, k, neighbours=8) for (p, k), f in zip(clouds, fused, strict=True)]
+    # the fused score's image score is the plain maximum (calibration.scoring.IMAGE_NEIGHBOURS)
+    images = [image_score(p, f, k, neighbours=1) for (p, k), f in zip(clouds, fused, strict=True)]
     assert_close(saved.pixel, pixel_threshold(np.concatenate(fused), 0.01), **FLOAT32_SAME_MATH, what="pixel")
     assert_close(saved.image, max(images), **FLOAT32_SAME_MATH, what="image")
+    assert saved.image_neighbours == 1
 
 
 def test_resume_equals_uninterrupted_run(setup, tmp_path):

@@ -19,10 +19,18 @@ import numpy as np
 from st3d_edge.calibration.fusion import SCORINGS, Fusion
 from st3d_edge.calibration.geometric import GeometricScore
 from st3d_edge.errors import file_error
+from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.io_utils import write_json_atomic
 
 FOLDER = "geometric"  # inside a category's run folder
 FUSION_FILE = "fusion.json"
+
+# The image score's neighbour count per scoring (st3d_edge.geometry.smoothing.image_score),
+# chosen on the tuning categories (benchmarks/fusion_weights.py): the student's error alone has
+# isolated high points at hole rims that an 8-neighbour mean averages away (image AUROC 0.655
+# against 0.605 for the plain maximum), while the fused score is already a 5 s-radius
+# aggregate, and averaging it dilutes small defects (0.985 for the plain maximum against 0.970).
+IMAGE_NEIGHBOURS = {"fused": 1, "student": IMAGE_SCORE_NEIGHBOURS}
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,10 @@ class Scoring:
     @property
     def fused(self) -> bool:
         return self.method == "fused"
+
+    @property
+    def image_neighbours(self) -> int:
+        return IMAGE_NEIGHBOURS[self.method]
 
     def geometric_scores(self, points: np.ndarray) -> np.ndarray | None:
         return self.geometric(points) if self.fused else None

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from st3d_edge.errors import file_error
+from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.io_utils import write_json_atomic
 
 DEFAULT_PIXEL_FPR = 0.01
@@ -62,6 +63,9 @@ class Thresholds:
     image_fpr: float = DEFAULT_IMAGE_FPR
     validation_scans: int = 0
     validation_points: int = 0
+    # the image score's neighbour count the image threshold was calibrated with (files
+    # written before it was recorded were calibrated with the old fixed count)
+    image_neighbours: int = IMAGE_SCORE_NEIGHBOURS
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +86,7 @@ def load_thresholds(path: str | Path) -> Thresholds:
             image_fpr=float(data.get("image_fpr", DEFAULT_IMAGE_FPR)),
             validation_scans=int(data.get("validation_scans", 0)),
             validation_points=int(data.get("validation_points", 0)),
+            image_neighbours=int(data.get("image_neighbours", IMAGE_SCORE_NEIGHBOURS)),
         )
     except FileNotFoundError:
         raise file_error(path, "file not found") from None

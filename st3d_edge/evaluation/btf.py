@@ -19,6 +19,10 @@ Decisions, written down because the comparison depends on them:
   in descriptor space, as PatchCore) to ``coreset_fraction`` = 10 % of them. A fraction of 1
   keeps every descriptor.
 * Score: Euclidean distance to the nearest bank descriptor (exact, scipy cKDTree).
+* Image score: the maximum point score (:data:`IMAGE_NEIGHBOURS` = 1). Of the neighbour counts
+  1, 4 and 8 the maximum gave the baseline its best image AUROC on every synthetic category
+  (mean 0.967 against 0.944 for the 8-neighbour mean the 3D-ST student uses), so that is the
+  setting it is compared at: the baseline only ever gets its strongest settings.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import numpy as np
 from st3d_edge.calibration.memory_bank import CORESET_FRACTION, MemoryBank, build_bank
 from st3d_edge.errors import MissingExtraError
 from st3d_edge.geometry.fpfh import FEATURE_NN, FEATURE_RADIUS_S, NORMAL_NN, NORMAL_RADIUS_S
+
+IMAGE_NEIGHBOURS = 1  # see the module docstring
 
 
 def fpfh_descriptors(points: np.ndarray, normal_radius: float, feature_radius: float) -> np.ndarray:
@@ -131,4 +137,5 @@ def evaluate_btf(
         maps_dir=maps_dir,
         total=len(paths),
         progress=progress,
+        image_neighbours=IMAGE_NEIGHBOURS,
     )

@@ -14,9 +14,9 @@ The protocol, with the choices the paper leaves open:
 * Unorganized scans (PLY, PCD, N x 3) have a 1 x m point map instead
   (:func:`st3d_edge.evaluation.maps.point_map`), the same metrics, and no map file.
 * Image level: AUROC of ``st3d_edge.geometry.smoothing.image_score`` on the per-point scores
-  (maximum over sampled points of the mean score of each point's
-  ``IMAGE_SCORE_NEIGHBOURS`` nearest neighbours, the reduction the thresholds and the runtime
-  use); a scan is defective when it lies in a defect folder.
+  (maximum over sampled points of the mean score of each point's nearest neighbours, as many
+  as the scoring's ``image_neighbours``: the reduction the thresholds and the runtime use); a
+  scan is defective when it lies in a defect folder.
 * Timing per scan covers sampling, kNN and scoring (on CUDA after a device synchronisation);
   reading files and interpolating the map are excluded (the latter is reported separately).
 """
@@ -53,7 +53,9 @@ class ScanOutcome:
     fill_ms: float
 
 
-def score_scan(scan, point_scorer: PointScorer) -> ScanOutcome:
+def score_scan(
+    scan, point_scorer: PointScorer, image_neighbours: int = IMAGE_SCORE_NEIGHBOURS
+) -> ScanOutcome:
     """Score one scan and build its full-resolution map."""
     from st3d_edge.geometry.smoothing import image_score
 
@@ -72,7 +74,7 @@ def score_scan(scan, point_scorer: PointScorer) -> ScanOutcome:
         anomaly_map = scores_to_map(scan.valid.shape, scan.pixels[idx], scores)
         gt = scan.gt if scan.gt is not None else np.zeros(scan.valid.shape, dtype=bool)
     fill_ms = 1000.0 * (time.perf_counter() - start)
-    score = image_score(scan.points[idx], scores, knn, neighbours=min(IMAGE_SCORE_NEIGHBOURS, knn.shape[1]))
+    score = image_score(scan.points[idx], scores, knn, neighbours=min(image_neighbours, knn.shape[1]))
     return ScanOutcome(scan.path, scan.defect, anomaly_map, gt, score, infer_ms, fill_ms)
 
 
@@ -103,8 +105,11 @@ def evaluate_scans(
     peak_gpu_mb: Callable[[], float | None] | None = None,
     on_map: Callable[[Path], None] | None = None,
     scan_outcome: Callable[[Any], ScanOutcome] | None = None,
+    image_neighbours: int = IMAGE_SCORE_NEIGHBOURS,
 ) -> CategoryResult:
     """Score every scan, write its map (when ``maps_dir``), and compute the category's metrics.
+
+    ``image_neighbours``: the image score's neighbour count (the scoring's).
 
     ``scan_outcome`` replaces the sampled-scores-plus-harmonic-map path of ``point_scorer``
     (the deployed-model evaluation passes the runtime pipeline's own maps).
@@ -114,7 +119,7 @@ def evaluate_scans(
     outcomes = []
     with _bar(progress, f"{method} {category}", total) as advance:
         for scan in scans:
-            outcome = scan_outcome(scan) if scan_outcome else score_scan(scan, point_scorer)
+            outcome = scan_outcome(scan) if scan_outcome else score_scan(scan, point_scorer, image_neighbours)
             if maps_dir is not None and scan.pixels is not None:
                 path = write_map(map_path(maps_dir, category, scan.defect, scan.name), outcome.anomaly_map)
                 if on_map:
@@ -216,6 +221,7 @@ def evaluate_category(
         progress=progress,
         peak_gpu_mb=scorer.peak_gpu_mb,
         on_map=on_map,
+        image_neighbours=scorer.scoring.image_neighbours,
     )
 
 
@@ -263,6 +269,7 @@ def evaluate_folders(
         total=len(good_paths) + len(defect_paths),
         progress=progress,
         peak_gpu_mb=scorer.peak_gpu_mb,
+        image_neighbours=scorer.scoring.image_neighbours,
     )
 
 

@@ -84,12 +84,16 @@ def parity_clouds(n: int, k: int, s: float, count: int = PARITY_CLOUDS, seed: in
     return clouds
 
 
-def image_score_settings() -> dict:
-    """How the runtime turns point scores into an image score (recorded in the manifest)."""
-    from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
+def image_score_settings(scoring: str, thresholds: dict) -> dict:
+    """How the runtime turns point scores into an image score (recorded in the manifest): the
+    neighbour count the image threshold was calibrated with, else the one of ``scoring``."""
+    from st3d_edge.calibration.scoring import IMAGE_NEIGHBOURS
 
     method = "max over points of the mean score of the point's first kNN entries"
-    return {"method": method, "neighbours": IMAGE_SCORE_NEIGHBOURS}
+    return {
+        "method": method,
+        "neighbours": int(thresholds.get("image_neighbours", IMAGE_NEIGHBOURS[scoring])),
+    }
 
 
 def read_thresholds(run_dir: Path) -> dict:
@@ -260,7 +264,7 @@ def write_bundle(
             precision=precision,
             models=models,
             thresholds=thresholds,
-            image_score=image_score_settings(),
+            image_score=image_score_settings(scoring.method, thresholds),
             versions=versions(engine.device.tensorrt_version if engine else None),
             engine=engine,
             parity=parity,

@@ -298,7 +298,9 @@ def train_category(
         scorer = Scorer(teacher, student.eval(), s, mu, sigma).to(device).eval()
         val_student = [student_scores(scorer, val[i], device) for i in range(len(val))]
         val_scores = fit_scoring(run_dir, model.scoring, train, val, val_student, s, progress)
-        thresholds = calibrate_thresholds(val, val_scores, pixel_fpr)
+        from st3d_edge.calibration.scoring import IMAGE_NEIGHBOURS
+
+        thresholds = calibrate_thresholds(val, val_scores, pixel_fpr, IMAGE_NEIGHBOURS[model.scoring])
         save_thresholds(run_dir / THRESHOLDS, thresholds)
     dist_utils.barrier(env)
     return StudentResult(
@@ -365,16 +367,19 @@ def fit_scoring(
     return [fusion(st, geo) for st, geo in zip(val_student, val_geometric, strict=True)]
 
 
-def calibrate_thresholds(clouds: CloudSet, point_scores: list[np.ndarray], pixel_fpr: float) -> Thresholds:
+def calibrate_thresholds(
+    clouds: CloudSet, point_scores: list[np.ndarray], pixel_fpr: float, image_neighbours: int
+) -> Thresholds:
     """Pixel and image thresholds from the anomaly scores of good validation clouds.
 
     ``point_scores`` are the scores of each cloud's points as evaluation and export score them
-    (the run's scoring applied to ``model.scorer.Scorer``'s output).
+    (the run's scoring applied to ``model.scorer.Scorer``'s output); ``image_neighbours`` the
+    scoring's image-score neighbour count.
     """
-    from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS, image_score
+    from st3d_edge.geometry.smoothing import image_score
 
     image_scores = [
-        image_score(clouds[i].points, scores, clouds[i].knn, neighbours=IMAGE_SCORE_NEIGHBOURS)
+        image_score(clouds[i].points, scores, clouds[i].knn, neighbours=image_neighbours)
         for i, scores in enumerate(point_scores)
     ]
     good = np.concatenate(point_scores)
@@ -384,6 +389,7 @@ def calibrate_thresholds(clouds: CloudSet, point_scores: list[np.ndarray], pixel
         pixel_fpr=pixel_fpr,
         validation_scans=len(clouds),
         validation_points=int(good.size),
+        image_neighbours=image_neighbours,
     )
 
 
