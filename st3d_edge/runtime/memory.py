@@ -22,7 +22,19 @@ def host_rss_mb() -> float:
 
 
 def peak_host_rss_mb() -> float:
-    """High-water mark of the resident set size in MiB."""
+    """High-water mark of the resident set size in MiB.
+
+    On Linux this is the address space's own mark (``VmHWM``): ``ru_maxrss`` also keeps the
+    parent's resident size from before ``exec``, so a benchmark's child process would report
+    at least what its parent held.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:  # Windows
