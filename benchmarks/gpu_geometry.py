@@ -14,7 +14,7 @@ Without a GPU the GPU columns say so. ``--simulate`` runs the kernels under numb
 simulator on a tiny cloud and checks them against the CPU functions (correctness only: the
 simulator runs every GPU thread as a Python thread, its times mean nothing).
 
-    python benchmarks/gpu_geometry.py [--size 800] [--n 64000] [--repeats 3] [--threads 2]
+    python benchmarks/gpu_geometry.py [--size 800] [--n 64000] [--repeats 3] [--threads 2] [--json F]
     python benchmarks/gpu_geometry.py --simulate
 """
 
@@ -101,7 +101,7 @@ def gpu_name() -> str | None:
         return None
 
 
-def benchmark(args) -> None:
+def benchmark(args) -> dict:
     points = synthetic_scan(args.size)
     n = min(args.n, len(points))
     print(f"scan {args.size}x{args.size}: {len(points)} valid points, n = {n}, k = {K}")
@@ -119,6 +119,14 @@ def benchmark(args) -> None:
             print(f"{name:<14}{med:>10.1f}ms{p90:>8.1f}ms{gmed:>10.2f}ms{gp90:>8.2f}ms{med / gmed:>8.1f}x")
         else:
             print(f"{name:<14}{med:>10.1f}ms{p90:>8.1f}ms{'needs a GPU':>22}")
+    return {
+        "gpu": card,
+        "points": len(points),
+        "n": n,
+        "k": K,
+        "cpu_ms": {name: {"median": m, "p90": p} for name, (m, p) in cpu.items()},
+        "gpu_ms": {name: {"median": m, "p90": p} for name, (m, p) in gpu.items()},
+    }
 
 
 def simulate() -> int:
@@ -164,12 +172,18 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--simulate", action="store_true")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     if args.simulate:
         # must be set before numba.cuda is first imported
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
         return simulate()
-    benchmark(args)
+    result = benchmark(args)
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
     return 0
 
 

@@ -40,14 +40,11 @@ def radius_neighbours(points: np.ndarray, radius: float, max_nn: int) -> tuple[n
     Column 0 is the point itself; missing entries hold index ``m`` and distance ``inf``; a
     point at exactly ``radius`` is outside (cKDTree's rule, which :func:`within` keeps).
     """
-    from scipy.spatial import cKDTree
+    from st3d_edge.geometry.kdtree import query_nearest
 
     cloud = as_cloud(points)
-    k = min(max_nn, len(cloud))
-    dist, idx = cKDTree(cloud).query(cloud, k=k, distance_upper_bound=radius, workers=-1)
-    return np.asarray(idx, np.int64).reshape(len(cloud), k), np.asarray(dist, np.float64).reshape(
-        len(cloud), k
-    )
+    dist, idx = query_nearest(cloud, cloud, min(max_nn, len(cloud)), radius=radius)
+    return idx, dist
 
 
 def within(idx: np.ndarray, dist: np.ndarray, radius: float, max_nn: int) -> np.ndarray:

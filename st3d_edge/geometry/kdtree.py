@@ -24,12 +24,19 @@ def pykdtree_available() -> bool:
 
 
 def query_nearest(
-    data: np.ndarray, queries: np.ndarray, k: int, workers: int = -1, use_pykdtree: bool | None = None
+    data: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    workers: int = -1,
+    use_pykdtree: bool | None = None,
+    radius: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(float64[q, k] distances, int64[q, k] indices into ``data``), nearest first.
 
     ``data`` needs at least k points. ``use_pykdtree``: None picks pykdtree when installed;
-    False forces cKDTree (the reference the tests compare against).
+    False forces cKDTree (the reference the tests compare against). ``radius``: only neighbours
+    closer than it (strictly, cKDTree's rule, enforced here for both libraries); the missing
+    entries hold index ``len(data)`` and distance ``inf``.
     """
     data64 = np.ascontiguousarray(data, dtype=np.float64)
     queries64 = np.ascontiguousarray(queries, dtype=np.float64)
@@ -38,10 +45,16 @@ def query_nearest(
     if use_pykdtree:
         from pykdtree.kdtree import KDTree
 
-        dist, idx = KDTree(data64).query(queries64, k=k)
+        dist, idx = KDTree(data64).query(queries64, k=k, distance_upper_bound=radius)
     else:
         from scipy.spatial import cKDTree
 
-        dist, idx = cKDTree(data64).query(queries64, k=k, workers=workers)
+        bound = np.inf if radius is None else radius
+        dist, idx = cKDTree(data64).query(queries64, k=k, workers=workers, distance_upper_bound=bound)
     shape = (len(queries64), k)
-    return np.asarray(dist, dtype=np.float64).reshape(shape), np.asarray(idx, dtype=np.int64).reshape(shape)
+    dist = np.asarray(dist, dtype=np.float64).reshape(shape)
+    idx = np.asarray(idx, dtype=np.int64).reshape(shape)
+    if radius is not None:
+        outside = ~(dist < radius)
+        dist[outside], idx[outside] = np.inf, len(data64)
+    return dist, idx
