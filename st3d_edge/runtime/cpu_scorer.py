@@ -276,6 +276,16 @@ class NumbaCpuBackend:
         self.k = self.weights.k
         if threads:
             numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Compile (or load from numba's cache) every kernel now, on a tiny cloud, so the first
+        scan's latency is a scan's and not the compiler's."""
+        count = self.k + 1
+        points = np.zeros((count, 3), dtype=np.float32)
+        points[:, 0] = np.arange(count, dtype=np.float32) * np.float32(self.weights.s)
+        knn = (np.arange(count, dtype=np.int32)[:, None] + np.arange(self.k, dtype=np.int32)) % count
+        score(self.weights, points, knn)
 
     def run(self, points: Any, knn: Any) -> np.ndarray:
         from st3d_edge.runtime.geometry_backend import to_host_array
