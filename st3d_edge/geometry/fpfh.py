@@ -57,8 +57,9 @@ def within(idx: np.ndarray, dist: np.ndarray, radius: float, max_nn: int) -> np.
 
 def _covariances(cloud: np.ndarray, idx: np.ndarray, kernels: bool | None) -> np.ndarray:
     from st3d_edge.geometry import fpfh_kernels
+    from st3d_edge.numba_support import numba_available
 
-    if fpfh_kernels.available() if kernels is None else kernels:
+    if numba_available() if kernels is None else kernels:
         return fpfh_kernels.covariances(cloud, idx)
     present = idx < len(cloud)
     padded = np.vstack([cloud, np.zeros((1, 3))])
@@ -171,8 +172,9 @@ def fpfh(
     when it is installed.
     """
     from st3d_edge.geometry import fpfh_kernels
+    from st3d_edge.numba_support import numba_available
 
-    use_kernels = fpfh_kernels.available() if kernels is None else kernels
+    use_kernels = numba_available() if kernels is None else kernels
     cloud = as_cloud(points).astype(np.float64)
     m = len(cloud)
     # one kd-tree query serves both neighbourhoods

@@ -4,8 +4,9 @@ The numpy formulation builds float64 arrays of every (point, neighbour) pair, ab
 each at m = 64000 and 100 neighbours, and spends seconds allocating them. These kernels walk
 each point's neighbours in registers with the same float64 formulas in the same order
 (``pair_features``, ``_bins``; no fastmath), so the histograms match the numpy ones to rounding
-and the tests compare the two. numba is optional: without it :func:`available` is False and
-:mod:`st3d_edge.geometry.fpfh` keeps its numpy path.
+and the tests compare the two. numba is optional: without it
+(:func:`st3d_edge.numba_support.numba_available`) :mod:`st3d_edge.geometry.fpfh` keeps its
+numpy path.
 """
 
 from __future__ import annotations
@@ -13,15 +14,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-
-
-@functools.cache
-def available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @functools.cache

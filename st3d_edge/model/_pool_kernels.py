@@ -16,15 +16,6 @@ _BACKWARD_CHUNKS = 64
 
 
 @functools.cache
-def available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@functools.cache
 def _kernels():
     import numba
 

@@ -115,9 +115,10 @@ def _numba_applies(geometric: torch.Tensor) -> bool:
     # float32 only: every other dtype would compile the kernels once more for little use.
     if geometric.dtype != torch.float32:
         return False
-    from st3d_edge.model import _pool_kernels
 
-    return _pool_kernels.available()
+    from st3d_edge.numba_support import numba_available
+
+    return numba_available()
 
 
 def _chunk_rows(k: int, channels: int) -> int:

@@ -291,9 +291,10 @@ def select_backend(
 
 
 def _numba_cpu_available() -> bool:
+    from st3d_edge.numba_support import numba_available
+
     try:
-        import numba  # noqa: F401
         import onnx  # noqa: F401
     except ImportError:
         return False
-    return True
+    return numba_available()
