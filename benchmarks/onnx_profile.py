@@ -62,7 +62,7 @@ def main() -> None:
     total = sum(per_op.values())
     count = max(1, len(runs))
     print(
-        f"n = {args.n}, k = {args.k}, d = {d}, {args.threads} threads; {count} runs (the first is the warm-up)"
+        f"n = {args.n}, k = {args.k}, d = {d}, {args.threads} threads; {count} runs (first: warm-up)"
     )
     print(f"{'op':<16}{'ms per run':>12}{'share':>8}")
     for op, ms in sorted(per_op.items(), key=lambda item: -item[1]):
