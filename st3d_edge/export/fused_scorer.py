@@ -24,7 +24,8 @@ rearrangements aim at writing and reading each of those once:
 - The pair tensors are built :data:`CHANNEL_GROUP` channels at a time (constant slices of the
   weights and of the features, so every shape stays static): an engine then holds one
   (group, n * k) tensor at a time instead of all channels, which cut onnxruntime's peak memory
-  at n = 64000, k = 32 from about 4 GB to about 1 GB at the same speed (benchmarks/runtime.py).
+  at n = 64000, k = 32 from 4.1 GiB to 1.4 GiB for the whole runtime process, at about the
+  same speed (benchmarks/runtime.py).
 
 Channel layout of the flat features: within every tensor the teacher's channels come first.
 Nothing here depends on n, so the exported graph has a dynamic point axis.
