@@ -6,7 +6,9 @@ Decisions the paper leaves open, as taken here:
   ``min(n, valid points)`` points; a scan with fewer valid points than n is used whole. A scan
   with fewer than k + 1 valid points has no kNN graph and is rejected with a one-line error, as
   is one with fewer valid points than the backend's smallest input (``min_n``: a TensorRT
-  engine's optimization profile minimum, 1024 by default).
+  engine's optimization profile minimum, 1024 by default). On the CPU the sampled points are
+  taken in scan order (sorted indices), not in the sampler's order: the same points, with
+  neighbours close in memory.
 * The anomaly score of a sampled point is the bundle's scoring (``fused`` by default: the
   graph's student error fused with the geometric FPFH memory-bank score, timed as the stage
   ``geometric``; ``student``: the graph's output as is), see :mod:`st3d_edge.calibration.scoring`.
