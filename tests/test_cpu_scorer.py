@@ -82,3 +82,43 @@ def test_auto_picks_the_numba_scorer_on_a_cpu_and_onnxruntime_for_other_graphs(t
     assert select_backend("numba", path, threads=1).backend.name == "numba-cpu"
     toy = select_backend("auto", write_toy_scorer(tmp_path / "toy.onnx", k=3), threads=1)
     assert toy.backend.name == "onnxruntime-cpu" and "not a scorer graph" in toy.reason
+
+
+_THREADS_SCRIPT = """
+import sys, threading, numpy as np
+from st3d_edge.runtime.cpu_scorer import NumbaCpuBackend
+backend = NumbaCpuBackend(sys.argv[1], threads=2)
+rng = np.random.default_rng(0)
+points = (rng.standard_normal((2000, 3)) * 0.01).astype(np.float32)
+knn = rng.integers(0, 2000, (2000, backend.k)).astype(np.int32)
+knn[:, 0] = np.arange(2000)
+want = backend.run(points, knn)
+out = [None] * 6
+def work(i):
+    for _ in range(4):
+        out[i] = backend.run(points, knn)
+threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("same" if all(np.array_equal(o, want) for o in out) else "differ")
+"""
+
+
+def test_threads_sharing_a_backend_do_not_crash_numbas_workqueue_layer(tmp_path):
+    """numba's workqueue layer aborts the process on concurrent parallel launches; the kernel
+    lock (numba_support.KERNEL_LOCK) serialises them, so a Detector may be shared by threads."""
+    import os
+    import subprocess
+    import sys
+
+    path = export_scorer_onnx(*_pair(), K, tmp_path / "model.onnx")
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS_SCRIPT, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("same")

@@ -15,6 +15,8 @@ import functools
 
 import numpy as np
 
+from st3d_edge.numba_support import KERNEL_LOCK
+
 
 @functools.cache
 def _kernels():
@@ -131,25 +133,28 @@ def _kernels():
 def spfh(points: np.ndarray, normals: np.ndarray, idx: np.ndarray, bins: int) -> np.ndarray:
     """float64[m, 3 * bins]: :func:`st3d_edge.geometry.fpfh.spfh` by the kernel above."""
     kernel, *_ = _kernels()
-    return kernel(
-        np.ascontiguousarray(points, np.float64),
-        np.ascontiguousarray(normals, np.float64),
-        np.ascontiguousarray(idx, np.int64),
-        bins,
-    )
+    with KERNEL_LOCK:
+        return kernel(
+            np.ascontiguousarray(points, np.float64),
+            np.ascontiguousarray(normals, np.float64),
+            np.ascontiguousarray(idx, np.int64),
+            bins,
+        )
 
 
 def weighted_neighbour_sum(own: np.ndarray, idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
     """float64[m, c]: sum over each point's neighbours of ``own[j] / d^2`` (self and d = 0 skipped)."""
     _, kernel, _ = _kernels()
-    return kernel(
-        np.ascontiguousarray(own, np.float64),
-        np.ascontiguousarray(idx, np.int64),
-        np.ascontiguousarray(dist, np.float64),
-    )
+    with KERNEL_LOCK:
+        return kernel(
+            np.ascontiguousarray(own, np.float64),
+            np.ascontiguousarray(idx, np.int64),
+            np.ascontiguousarray(dist, np.float64),
+        )
 
 
 def covariances(points: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """float64[m, 3, 3]: the covariance of each point's neighbours (``idx`` entries >= m absent)."""
     *_, kernel = _kernels()
-    return kernel(np.ascontiguousarray(points, np.float64), np.ascontiguousarray(idx, np.int64))
+    with KERNEL_LOCK:
+        return kernel(np.ascontiguousarray(points, np.float64), np.ascontiguousarray(idx, np.int64))

@@ -97,7 +97,10 @@ def grid_idw_fill(
     rows = np.ascontiguousarray(knn[:, :candidates], dtype=np.int32)  # only what the kernel reads
     filled = np.empty(len(queries), dtype=np.float64)
     certain = np.empty(len(queries), dtype=np.bool_)
-    kernel(queries, pixels, seed_image, samples, scores, rows, neighbours, float(power), filled, certain)
+    from st3d_edge.numba_support import KERNEL_LOCK
+
+    with KERNEL_LOCK:
+        kernel(queries, pixels, seed_image, samples, scores, rows, neighbours, float(power), filled, certain)
     unsure = np.flatnonzero(~certain)
     if len(unsure):
         filled[unsure] = idw_fill(samples, scores, queries[unsure], neighbours, power)

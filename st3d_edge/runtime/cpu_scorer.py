@@ -293,9 +293,11 @@ class NumbaCpuBackend:
         score(self.weights, points, knn)
 
     def run(self, points: Any, knn: Any) -> np.ndarray:
+        from st3d_edge.numba_support import KERNEL_LOCK
         from st3d_edge.runtime.geometry_backend import to_host_array
 
         points, knn = to_host_array(points), np.asarray(to_host_array(knn))
         if knn.ndim != 2 or knn.shape[1] != self.k:
             raise file_error(self.model_path, f"the graph takes k = {self.k} neighbours, got {knn.shape}")
-        return score(self.weights, np.asarray(points), knn)
+        with KERNEL_LOCK:
+            return score(self.weights, np.asarray(points), knn)
