@@ -18,8 +18,9 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 python="${PYTHON:-python3}"
 if compgen -G ".whl/*.whl" > /dev/null; then
+    site="$(mktemp -d)"
     "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/st3d-site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/st3d-site"
+        --target "$site" .whl/*.whl && export PYTHONPATH="$PYTHONPATH:$site"
 fi
 status=0
 "$python" -m pytest -q -m gpu tests 2>&1 | tee "$out/gpu-tests.log" || status=1
