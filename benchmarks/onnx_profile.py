@@ -61,9 +61,7 @@ def main() -> None:
             per_op[op] = per_op.get(op, 0.0) + event["dur"] / 1000.0  # us -> ms
     total = sum(per_op.values())
     count = max(1, len(runs))
-    print(
-        f"n = {args.n}, k = {args.k}, d = {d}, {args.threads} threads; {count} runs (first: warm-up)"
-    )
+    print(f"n = {args.n}, k = {args.k}, d = {d}, {args.threads} threads; {count} runs (first: warm-up)")
     print(f"{'op':<16}{'ms per run':>12}{'share':>8}")
     for op, ms in sorted(per_op.items(), key=lambda item: -item[1]):
         print(f"{op:<16}{ms / count:>12.1f}{100 * ms / total:>7.1f}%")

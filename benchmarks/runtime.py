@@ -197,7 +197,7 @@ def child(args) -> None:
     scorer = ScanScorer(bundle, backend_for(args.child, work / "bundle", args.threads), geometry, scoring)
     runs, first_peaks = [], {}
     for i in range(args.warmup + args.repeats):
-        clock = StageClock()
+        clock = StageClock(track_memory=True)
         with clock.stage("read"):
             scan = read_scan(scan_path)
         result = scorer.score(scan, clock)

@@ -49,10 +49,9 @@ def _numba_parity(run_dir: Path, graph, clouds, want: list) -> float | None:
     """The numba CPU scorer (the CPU default) on the graph's own weights against onnxruntime;
     None when numba is not installed (it is in the train extra)."""
     from st3d_edge.export.parity import relative_error
+    from st3d_edge.numba_support import numba_available
 
-    try:
-        import numba  # noqa: F401
-    except ImportError:
+    if not numba_available():
         return None
     from st3d_edge.runtime.cpu_scorer import graph_weights, score
 

@@ -225,7 +225,15 @@ def _with_neighbour_sum(own: np.ndarray, features: np.ndarray, knn: np.ndarray) 
 
 
 def score(weights: GraphWeights, points: np.ndarray, knn: np.ndarray) -> np.ndarray:
-    """scores (n,) float32, the function of ``FusedScorer.forward`` (same parameters, same order)."""
+    """scores (n,) float32, the function of ``FusedScorer.forward`` (same parameters, same order);
+    one call at a time per process (:data:`st3d_edge.numba_support.KERNEL_LOCK`)."""
+    from st3d_edge.numba_support import KERNEL_LOCK
+
+    with KERNEL_LOCK:
+        return _score(weights, points, knn)
+
+
+def _score(weights: GraphWeights, points: np.ndarray, knn: np.ndarray) -> np.ndarray:
     geometric_sums, *_ = _kernels()
     x = np.ascontiguousarray(points, dtype=np.float32) / np.float32(weights.s)
     knn = np.ascontiguousarray(knn, dtype=np.int32)
@@ -293,11 +301,9 @@ class NumbaCpuBackend:
         score(self.weights, points, knn)
 
     def run(self, points: Any, knn: Any) -> np.ndarray:
-        from st3d_edge.numba_support import KERNEL_LOCK
         from st3d_edge.runtime.geometry_backend import to_host_array
 
         points, knn = to_host_array(points), np.asarray(to_host_array(knn))
         if knn.ndim != 2 or knn.shape[1] != self.k:
             raise file_error(self.model_path, f"the graph takes k = {self.k} neighbours, got {knn.shape}")
-        with KERNEL_LOCK:
-            return score(self.weights, np.asarray(points), knn)
+        return score(self.weights, np.asarray(points), knn)

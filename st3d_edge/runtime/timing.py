@@ -23,14 +23,16 @@ STAGES = ("read", "sample", "knn", "inference", "geometric", "fill", "image_scor
 class StageClock:
     """Collects milliseconds per named stage for one scan.
 
-    ``peak_mb``: the process's peak host RSS (MiB) when each stage ended, so a benchmark can
-    say which stage raised the high-water mark (the stage holding the largest intermediates).
+    With ``track_memory``, ``peak_mb`` holds the process's peak host RSS (MiB) when each stage
+    ended, so a benchmark can say which stage raised the high-water mark (the stage holding the
+    largest intermediates); off by default, so scoring does not read /proc at every stage.
     """
 
-    def __init__(self, sync: Callable[[], None] | None = None) -> None:
+    def __init__(self, sync: Callable[[], None] | None = None, track_memory: bool = False) -> None:
         self.ms: dict[str, float] = {}
         self.peak_mb: dict[str, float] = {}
         self._sync = sync
+        self._track_memory = track_memory
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -41,7 +43,8 @@ class StageClock:
             if self._sync is not None:
                 self._sync()
             self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1e3
-            self.peak_mb[name] = peak_host_rss_mb()
+            if self._track_memory:
+                self.peak_mb[name] = peak_host_rss_mb()
 
     def total(self) -> float:
         return float(sum(self.ms.values()))
