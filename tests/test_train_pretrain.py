@@ -68,6 +68,37 @@ def test_scale_matches_scenes_recomputed_from_scratch(two_epochs):
     assert_close(saved, scale_s(pairs), **FLOAT64_SOLVER, what="s")
 
 
+def test_mixed_scenes_reach_the_network_at_one_spacing(tmp_path):
+    """Depth scenes (metres) and surface scenes (~6 units) each divided by their own kind's s:
+    after scaling, both kinds have mean neighbour distance 1, as a category's scans will."""
+    from st3d_edge.data.depth_scenes import depth_scene
+    from st3d_edge.data.scenes import pretraining_scene
+    from st3d_edge.train.cache import CloudSet
+    from st3d_edge.train.pretrain import kind_scales, scene_kind
+
+    preset = tiny(1)
+    preset.pretrain.scenes = "mixed"
+    preset.pretrain.scenes_train = 4
+    result = pretrain(tmp_path / "teacher", preset, progress=False)
+    saved = json.loads((result.run_dir / "scale.json").read_text())["s_by_kind"]
+    assert set(saved) == {"depth", "surface"}
+    assert saved["surface"] > 10 * saved["depth"]  # the units differ; one s could not serve both
+    pc, model = preset.pretrain, preset.model
+    for i in range(pc.scenes_train):
+        rng = np.random.default_rng([pc.seed, 0, i])
+        kind = scene_kind("mixed", i)
+        raw = (
+            depth_scene(rng)
+            if kind == "depth"
+            else pretraining_scene(rng, 4 * model.n, objects=pc.objects_per_scene)
+        )
+        pts = raw[sample_indices(raw, model.n, model.sampler)] / saved[kind]
+        spacing = scale_s([(pts, knn_indices(pts, model.k))])
+        assert 0.7 < spacing < 1.4, (kind, spacing)
+    clouds = CloudSet(sorted((result.run_dir / "cache").glob("*.npz")))
+    assert set(kind_scales(clouds, "surface")) == {"surface"}
+
+
 def test_resume_equals_uninterrupted_run(two_epochs, tmp_path):
     torch.set_num_threads(1)
     run = tmp_path / "teacher"
@@ -127,14 +158,17 @@ def test_receptive_field_loss_matches_obvious_computation():
     rng = np.random.default_rng(0)
     points_np = rng.normal(size=(200, 3)).astype(np.float32)
     knn_np = knn_indices(points_np, 6)
-    net, decoder = DescriptorNet(d=16, blocks=2), Decoder(16, m=32)
+    net = DescriptorNet(d=16, blocks=2)
+    decoders = torch.nn.ModuleList([Decoder(16, m=8), Decoder(16, m=32)])  # 1 and 4 hops
     points, knn = torch.from_numpy(points_np), torch.from_numpy(knn_np.astype(np.int64))
     chosen = [3, 50, 199]
-    fast = ReceptiveFieldLoss(hops=4, device="cpu")(net, decoder, points, knn, knn_np, chosen)
+    fast = ReceptiveFieldLoss(hops=[1, 4], device="cpu")(net, decoders, points, knn, knn_np, chosen)
     features = reference_forward(net, points, knn)
-    losses = []
-    for p in chosen:
-        region = points[_receptive_field_by_sets(knn_np, p, 4)]
-        losses.append(chamfer_reference(decoder(features[p : p + 1])[0], region - region.mean(0)))
-    expected = float(torch.stack(losses).mean().detach())
+    expected = 0.0
+    for hops, decoder in zip((1, 4), decoders, strict=True):
+        losses = []
+        for p in chosen:
+            region = points[_receptive_field_by_sets(knn_np, p, hops)]
+            losses.append(chamfer_reference(decoder(features[p : p + 1])[0], region - region.mean(0)))
+        expected += float(torch.stack(losses).mean().detach())
     assert_close(float(fast.detach()), expected, **FLOAT32_SAME_MATH, what="loss")
