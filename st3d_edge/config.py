@@ -60,9 +60,6 @@ class PretrainConfig:
     samples_per_step: int = 16
     seed: int = 0
     cosine_lr: bool = False  # decay the learning rate over the epochs (train.loop.epoch_lr)
-    # receptive fields the decoders reconstruct, in kNN hops; empty: the network's whole receptive
-    # field alone (the paper). Several: one decoder per scale, their losses summed
-    loss_hops: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -29,8 +29,7 @@ from st3d_edge.train.pretrain import (
     TRAIN_POINTS_STREAM,
     ReceptiveFieldLoss,
     _choose,
-    _decoders,
-    loss_scales,
+    _decoder,
     pretrain,
     scene_cache,
 )
@@ -73,13 +72,10 @@ def test_two_gloo_processes_equal_one_process_averaging_gradients(tmp_path):
     pc, model = preset.pretrain, preset.model
     clouds = scene_cache(run_dir / "cache", preset, SPLIT_TRAIN, 2, None, Dist())
     s = clouds.scale()
-    teacher, decoder = (
-        build_net(model, seed=pc.seed),
-        _decoders(_decoder_cls(), model, loss_scales(preset), pc.seed),
-    )
+    teacher, decoder = build_net(model, seed=pc.seed), _decoder(_decoder_cls(), model, pc.seed)
     params = list(teacher.parameters()) + list(decoder.parameters())
     optimizer = torch.optim.Adam(params, lr=pc.lr, weight_decay=pc.weight_decay)
-    loss = ReceptiveFieldLoss(loss_scales(preset), "cpu")
+    loss = ReceptiveFieldLoss(model.lfa_layers, "cpu")
     grads, losses = [], []
     for index in epoch_order(2, pc.seed, 1):
         cloud = clouds[index]

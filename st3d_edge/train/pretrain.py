@@ -10,20 +10,16 @@ Decisions the paper leaves open, as taken here:
   is reduced to n points by the configured sampler and its kNN graph built once (``cache/``).
 - s (eq. 4) is computed over the training scenes as sampled (what the network sees) and
   stored in ``scale.json``; every scene's coordinates are divided by it. With ``mixed`` scenes,
-  each kind has its own s (surface-sampled objects are ~6 units wide, depth scenes are in metres:
-  one s over both left the depth scenes ~35x finer than the surface ones, and neither at the
-  unit spacing a category's own s gives the student), so every scene reaches the network at the
-  same point spacing, whatever its units.
+  each kind has its own s: surface-sampled objects are ~6 units wide, depth scenes are in
+  metres, and one s over both left the depth scenes ~35x finer than the surface ones and
+  neither at the unit spacing that a category's own s gives the student. Per kind, every
+  scene reaches the network at the same point spacing, whatever its units.
 - Loss of a step: the mean over the ``samples_per_step`` (16) random points of the Chamfer
   distance between D(f_p) and the centred receptive field R(p) (eq. 3 sums; the mean only
   rescales the learning rate's effect, and keeps the loss comparable across settings). The 16
   points of scene i in epoch e are drawn from a generator seeded with
   (seed, TRAIN_POINTS_STREAM, e, i), a stream no scene or validation draw shares.
 - R(p) uses hops = number of LFA layers (8 for 4 blocks), centred on its mean (paper).
-  ``PretrainConfig.loss_hops`` adds smaller fields: with [2, 8] the same descriptor must also
-  rebuild its 2-hop neighbourhood (a decoder per scale, losses summed). Beyond the paper: with
-  the whole field alone a CPU-sized teacher's descriptors collapse onto one or two directions
-  (they only need the patch's orientation and extent), which a random teacher does not.
 - Validation: the same loss on fixed points per validation scene (seeded with
   (seed, VAL_POINTS_STREAM, j)), averaged over scenes. ``teacher.pt`` keeps the teacher (and
   decoder) with the lowest one.
@@ -118,7 +114,7 @@ def _is_depth_scene(kind: str, index: int) -> bool:
 
 
 def scene_kind(kind: str, index: int) -> str:
-    """ "depth" or "surface": the kind of scene ``index`` of a split of ``kind`` scenes."""
+    """``depth`` or ``surface``: the kind of scene ``index`` of a split of ``kind`` scenes."""
     return "depth" if _is_depth_scene(kind, index) else "surface"
 
 
@@ -133,37 +129,25 @@ def kind_scales(clouds: CloudSet, kind: str) -> dict[str, float]:
 
 
 class ReceptiveFieldLoss:
-    """Chamfer(D_h(f_p), R_h(p) - mean) averaged over chosen points p of one cloud, summed over
-    the scales h (one decoder each; the paper: one scale, the whole receptive field)."""
+    """Chamfer(D(f_p), R(p) - mean) averaged over chosen points p of one cloud."""
 
-    def __init__(self, hops: list[int], device: str) -> None:
-        self.hops, self.device = list(hops), device
+    def __init__(self, hops: int, device: str) -> None:
+        self.hops, self.device = hops, device
 
-    def __call__(self, teacher: Any, decoders: Any, points: Any, knn: Any, knn_np, chosen) -> Any:
+    def __call__(self, teacher: Any, decoder: Any, points: Any, knn: Any, knn_np, chosen) -> Any:
         import torch
 
         from st3d_edge.geometry.receptive_field import receptive_field
         from st3d_edge.model.chamfer import chamfer_distance
 
-        features = teacher(points, knn)[torch.as_tensor(chosen, device=points.device)]
-        total = 0
-        for hops, decoder in zip(self.hops, decoders, strict=True):
-            decoded = decoder(features)
-            losses = []
-            for row, p in enumerate(chosen):
-                field = torch.as_tensor(receptive_field(knn_np, int(p), hops), device=points.device)
-                region = points[field]
-                losses.append(chamfer_distance(decoded[row], region - region.mean(dim=0, keepdim=True)))
-            total = total + torch.stack(losses).mean()
-        return total
-
-
-def loss_scales(preset: Preset) -> list[int]:
-    """The receptive fields (in hops) the pretraining loss reconstructs."""
-    hops = list(preset.pretrain.loss_hops) or [preset.model.lfa_layers]
-    if any(not 1 <= h <= preset.model.lfa_layers for h in hops) or len(set(hops)) != len(hops):
-        raise ValueError(f"loss_hops must be distinct hop counts in 1..{preset.model.lfa_layers}, got {hops}")
-    return hops
+        features = teacher(points, knn)
+        decoded = decoder(features[torch.as_tensor(chosen, device=points.device)])
+        losses = []
+        for row, p in enumerate(chosen):
+            field = torch.as_tensor(receptive_field(knn_np, int(p), self.hops), device=points.device)
+            region = points[field]
+            losses.append(chamfer_distance(decoded[row], region - region.mean(dim=0, keepdim=True)))
+        return torch.stack(losses).mean()
 
 
 def pretrain(
@@ -205,12 +189,11 @@ def pretrain(
 
     device = env.device
     teacher = build_net(model, seed=pc.seed).to(device)
-    scales = loss_scales(preset)
-    decoder = _decoders(Decoder, model, scales, pc.seed).to(device)
+    decoder = _decoder(Decoder, model, pc.seed).to(device)
     optimizer = torch.optim.Adam(
         list(teacher.parameters()) + list(decoder.parameters()), lr=pc.lr, weight_decay=pc.weight_decay
     )
-    rf_loss = ReceptiveFieldLoss(scales, device)
+    rf_loss = ReceptiveFieldLoss(model.lfa_layers, device)
 
     def loss_fn(epoch: int, index: int):
         cloud = train[index]
@@ -263,17 +246,12 @@ def pretrain(
     return PretrainResult(run_dir, s, summary["best_val"], summary["best_epoch"], summary["metrics"])
 
 
-def _decoders(decoder_cls: Any, model, scales: list[int], seed: int) -> Any:
-    """One decoder per scale. The whole receptive field's keeps ``decoder_points`` points; a
-    smaller one gets a share in proportion to its hops (at least 16)."""
+def _decoder(decoder_cls: Any, model, seed: int) -> Any:
     import torch
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
-        return torch.nn.ModuleList(
-            decoder_cls(model.d, m=max(16, model.decoder_points * hops // model.lfa_layers))
-            for hops in scales
-        )
+        return decoder_cls(model.d, m=model.decoder_points)
 
 
 def _choose(count: int, wanted: int, rng) -> list[int]:
