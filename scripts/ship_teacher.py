@@ -42,6 +42,7 @@ def main() -> None:
             "epochs_run": len(metrics),
             "seconds": round(sum(m["seconds"] for m in metrics), 1),
             "s": best.get("s"),
+            "s_by_kind": json.loads((args.run_dir / "scale.json").read_text()).get("s_by_kind"),
             "val_loss_by_epoch": [round(m["val_loss"], 5) for m in metrics],
         },
     )

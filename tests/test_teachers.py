@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from st3d_edge.config import get_preset
+from st3d_edge.config import get_preset, to_dict
 from st3d_edge.teachers import SHIPPED, shipped_teacher
 from st3d_edge.train.api import resolve_teacher
 
@@ -18,6 +18,10 @@ def test_the_cpu_preset_ships_a_teacher_with_its_provenance():
     assert provenance["command"].startswith("st3d-edge pretrain --preset cpu")
     assert provenance["best_val_loss"] > 0 and provenance["epochs_run"] >= provenance["best_epoch"] >= 1
     assert (folder / "teacher.pt").stat().st_size < 1_000_000, "weights only, no decoder or optimizer"
+    # the command it names reproduces it: the preset's pretraining settings are the ones it ran with
+    shipped = json.loads((folder / "config.json").read_text())
+    assert shipped["pretrain"] == to_dict(get_preset("cpu").pretrain)
+    assert shipped["model"] == to_dict(get_preset("cpu").model)
 
 
 def test_the_shipped_weights_load_into_the_presets_network():

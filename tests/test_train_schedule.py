@@ -28,4 +28,4 @@ def test_student_epochs_follow_the_step_budget(steps, scans, epochs):
 def test_cpu_preset_keeps_the_receptive_field_local_and_ships_settings():
     cpu = get_preset("cpu")
     assert (cpu.model.n, cpu.model.k, cpu.model.scoring) == (4096, 8, "fused")
-    assert cpu.student.steps > 0 and cpu.student.cosine_lr and cpu.pretrain.scenes == "mixed"
+    assert cpu.student.steps > 0 and cpu.student.cosine_lr and cpu.pretrain.scenes == "depth"

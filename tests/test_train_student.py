@@ -114,11 +114,11 @@ def test_validation_loss_and_thresholds_match_reference(setup):
     clouds = _clouds(data, "validation", preset)
     geo = [geometric(points) for points, _ in clouds]
     st, g = np.concatenate(scores).astype(np.float64), np.concatenate(geo).astype(np.float64)
-    # tail standardisation (median, 99.9th percentile - median), weights 0.25 and 1
+    # tail standardisation (median, 99.9th percentile - median), weights 1 and 1 (fusion.DEFAULT_WEIGHTS)
     st_loc, g_loc = np.median(st), np.median(g)
     st_scale, g_scale = np.quantile(st, 0.999) - st_loc, np.quantile(g, 0.999) - g_loc
     fused = [
-        0.25 * (sc - st_loc) / st_scale + (gs - g_loc) / g_scale for sc, gs in zip(scores, geo, strict=True)
+        (sc - st_loc) / st_scale + (gs - g_loc) / g_scale for sc, gs in zip(scores, geo, strict=True)
     ]
     # the fused score's image score is the plain maximum (calibration.scoring.IMAGE_NEIGHBOURS)
     images = [image_score(p, f, k, neighbours=1) for (p, k), f in zip(clouds, fused, strict=True)]
