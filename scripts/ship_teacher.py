@@ -43,6 +43,7 @@ def main() -> None:
             "seconds": round(sum(m["seconds"] for m in metrics), 1),
             "s": best.get("s"),
             "s_by_kind": json.loads((args.run_dir / "scale.json").read_text()).get("s_by_kind"),
+            "effective_rank": json.loads((args.run_dir / "diagnostics.json").read_text())["effective_rank"],
             "val_loss_by_epoch": [round(m["val_loss"], 5) for m in metrics],
         },
     )

@@ -39,6 +39,9 @@ def test_run_folder_layout_and_metrics(two_epochs):
     run = two_epochs.run_dir
     names = {p.name for p in run.iterdir()}
     assert {"config.json", "teacher.pt", "last.pt", "metrics.jsonl", "scale.json", "cache"} <= names
+    diagnostics = json.loads((run / "diagnostics.json").read_text())
+    assert diagnostics["effective_rank"] == two_epochs.effective_rank
+    assert 1.0 <= two_epochs.effective_rank <= diagnostics["d"] == 16
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     for r in records:

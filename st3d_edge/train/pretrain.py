@@ -48,6 +48,7 @@ VAL_POINTS_STREAM = 104_729
 TRAIN_POINTS_STREAM = 130_363
 TEACHER = "teacher.pt"
 SCALE = "scale.json"
+DIAGNOSTICS = "diagnostics.json"
 SCENE_KINDS = ("surface", "depth", "mixed")
 
 
@@ -58,6 +59,7 @@ class PretrainResult:
     best_val: float
     best_epoch: int
     metrics: list[dict]
+    effective_rank: float | None = None  # of the best teacher's features on the validation scenes
 
 
 def scene_cache(
@@ -243,7 +245,32 @@ def pretrain(
         cosine_lr=pc.cosine_lr,
     )
     summary = run_loop(loop, resume=resume)
-    return PretrainResult(run_dir, s, summary["best_val"], summary["best_epoch"], summary["metrics"])
+    rank = None
+    if env.is_main:
+        rank = best_teacher_rank(run_dir / TEACHER, teacher, val, scene_s, device)
+        write_json_atomic(run_dir / DIAGNOSTICS, {"effective_rank": rank, "clouds": len(val), "d": model.d})
+    return PretrainResult(
+        run_dir, s, summary["best_val"], summary["best_epoch"], summary["metrics"], effective_rank=rank
+    )
+
+
+def best_teacher_rank(checkpoint: Path, teacher: Any, clouds: CloudSet, scene_s, device: str) -> float:
+    """Effective rank (:mod:`st3d_edge.evaluation.feature_rank`) of the best teacher's features
+    over ``clouds``; ``teacher`` is the run's network, whose weights are replaced by the best."""
+    import numpy as np
+    import torch
+
+    from st3d_edge.evaluation.feature_rank import effective_rank
+    from st3d_edge.train.checkpoint import load_checkpoint
+
+    teacher.load_state_dict(load_checkpoint(checkpoint)["model"])
+    teacher.eval()
+    features = []
+    with torch.no_grad():
+        for j in range(len(clouds)):
+            points, knn = cloud_tensors(clouds[j], scene_s(j), device)
+            features.append(teacher(points, knn).cpu().numpy())
+    return effective_rank(np.concatenate(features))
 
 
 def _decoder(decoder_cls: Any, model, seed: int) -> Any:
