@@ -97,3 +97,15 @@ def test_resume_with_differing_options_is_refused_listing_them(tmp_path):
     differ = r"these options differ: model.n 256 -> 999; job.data '/data/a' -> '/b'"
     with pytest.raises(St3dError, match=differ):
         check_resume(run, {"model.n": 999, "model.d": 16, "job.data": "/b"})
+
+
+def test_resume_may_raise_the_epochs_but_not_lower_them(tmp_path):
+    run = tmp_path / "run"
+    preset = get_preset("tiny")
+    start_run(run, run_config(preset, kind="teacher"), resume=False, overwrite=False)
+    (run / "last.pt").write_bytes(b"x")
+    planned = preset.pretrain.epochs
+    check_resume(run, {"pretrain.epochs": planned})
+    check_resume(run, {"pretrain.epochs": planned + 5})  # continues a finished run
+    with pytest.raises(St3dError, match=rf"pretrain.epochs {planned} -> {planned - 1}"):
+        check_resume(run, {"pretrain.epochs": planned - 1})

@@ -82,6 +82,7 @@ def pretrain_command(
             given = {
                 **model_options_given(preset, n, d, sampler, absolute_coords),
                 "pretrain.seed": seed,
+                "pretrain.epochs": epochs,
                 "pretrain.scenes_train": scenes,
                 "pretrain.scenes_val": val_scenes,
                 "job.modelnet": str(modelnet) if modelnet else None,

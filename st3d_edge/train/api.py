@@ -159,6 +159,7 @@ def train_detector(
                 absolute_coords,
             ),
             "student.seed": seed,
+            "student.epochs": epochs,
             "student.random_teacher": True if random_teacher else None,
             "job.data": str(Path(data).resolve()) if data is not None else None,
             "job.teacher": str(Path(teacher).resolve()) if teacher else None,

@@ -74,12 +74,17 @@ def open_run(
     return config, preset_of(config)
 
 
+EPOCH_KEYS = ("pretrain.epochs", "student.epochs")
+
+
 def check_resume(run_dir: Path, asked: dict[str, Any]) -> None:
     """Refuse ``--resume`` when options given now differ from the run's own config.
 
     ``asked``: the options the user actually gave, by their place in config.json
     (``"model.n"``, ``"job.data"``, ...); options left at their defaults are not compared.
-    The epoch count is not compared: raising it is how a finished run is continued.
+    An epoch count (``"pretrain.epochs"``, ``"student.epochs"``) may be raised, which is how a
+    finished run is continued, but not lowered: the learning-rate schedule was laid out over the
+    run's own count, and a lower one would silently be ignored.
     """
     if not (Path(run_dir) / LAST).is_file():
         return  # start_run says there is nothing to resume
@@ -89,6 +94,8 @@ def check_resume(run_dir: Path, asked: dict[str, Any]) -> None:
         have: Any = saved
         for part in key.split("."):
             have = have.get(part) if isinstance(have, dict) else None
+        if key in EPOCH_KEYS and value is not None and have is not None and value >= have:
+            continue  # raising the epochs continues the run
         if value is not None and have != value:
             differences.append(f"{key} {have!r} -> {value!r}")
     if differences:
