@@ -49,6 +49,7 @@ TRAIN_POINTS_STREAM = 130_363
 TEACHER = "teacher.pt"
 SCALE = "scale.json"
 DIAGNOSTICS = "diagnostics.json"
+RANK_POINTS_PER_CLOUD = 4096  # points per validation scene in the effective-rank diagnostic
 SCENE_KINDS = ("surface", "depth", "mixed")
 
 
@@ -269,7 +270,9 @@ def best_teacher_rank(checkpoint: Path, teacher: Any, clouds: CloudSet, scene_s,
     with torch.no_grad():
         for j in range(len(clouds)):
             points, knn = cloud_tensors(clouds[j], scene_s(j), device)
-            features.append(teacher(points, knn).cpu().numpy())
+            # every few points, so the paper preset's 50 x 64000 points stay a few MB
+            stride = max(1, len(points) // RANK_POINTS_PER_CLOUD)
+            features.append(teacher(points, knn)[::stride].cpu().numpy())
     return effective_rank(np.concatenate(features))
 
 
