@@ -99,7 +99,7 @@ def test_mixed_scenes_reach_the_network_at_one_spacing(tmp_path):
         spacing = scale_s([(pts, knn_indices(pts, model.k))])
         assert 0.7 < spacing < 1.4, (kind, spacing)
     clouds = CloudSet(sorted((result.run_dir / "cache").glob("*.npz")))
-    assert set(kind_scales(clouds, "surface")) == {"surface"}
+    assert set(kind_scales(clouds.scale_pairs(), "surface")) == {"surface"}
 
 
 def test_resume_equals_uninterrupted_run(two_epochs, tmp_path):

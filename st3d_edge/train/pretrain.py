@@ -84,7 +84,7 @@ def scene_cache(
     surface = pc.surface_points or 4 * model.n
     paths = []
     for i in caching(list(range(count)), f"cache scenes ({count})", progress and env.is_main):
-        if _is_depth_scene(pc.scenes, i):
+        if scene_kind(pc.scenes, i) == "depth":
             settings = {"kind": "depth-scene", "seed": pc.seed, "split": split, "index": i}
 
             def make(i=i):
@@ -112,23 +112,21 @@ def scene_cache(
     return CloudSet(paths)
 
 
-def _is_depth_scene(kind: str, index: int) -> bool:
-    return kind == "depth" or (kind == "mixed" and index % 2 == 0)
-
-
 def scene_kind(kind: str, index: int) -> str:
-    """``depth`` or ``surface``: the kind of scene ``index`` of a split of ``kind`` scenes."""
-    return "depth" if _is_depth_scene(kind, index) else "surface"
+    """``depth`` or ``surface``: the kind of scene ``index`` of a split of ``kind`` scenes
+    (``mixed``: even indices are depth scenes)."""
+    return "depth" if kind == "depth" or (kind == "mixed" and index % 2 == 0) else "surface"
 
 
-def kind_scales(clouds: CloudSet, kind: str) -> dict[str, float]:
-    """s (eq. 4) of each scene kind present in ``clouds``, over that kind's scenes only."""
+def kind_scales(pairs: list[tuple[float, int]], kind: str) -> dict[str, float]:
+    """s (eq. 4) of each scene kind present in a split, over that kind's scenes only, from the
+    split's ``CloudSet.scale_pairs()`` (scene i's distance sum and count at position i)."""
     from st3d_edge.geometry.scale import scale_s
 
-    groups: dict[str, list[int]] = {}
-    for i in range(len(clouds)):
-        groups.setdefault(scene_kind(kind, i), []).append(i)
-    return {name: scale_s(clouds.scale_pairs(indices)) for name, indices in groups.items()}
+    groups: dict[str, list[tuple[float, int]]] = {}
+    for i, pair in enumerate(pairs):
+        groups.setdefault(scene_kind(kind, i), []).append(pair)
+    return {name: scale_s(group) for name, group in groups.items()}
 
 
 class ReceptiveFieldLoss:
@@ -178,9 +176,12 @@ def pretrain(
     cache_dir = run_dir / CACHE
     train = scene_cache(cache_dir, preset, SPLIT_TRAIN, pc.scenes_train, modelnet, env, progress)
     val = scene_cache(cache_dir, preset, SPLIT_VAL, pc.scenes_val, modelnet, env, progress)
+    from st3d_edge.geometry.scale import scale_s
+
+    train_pairs = train.scale_pairs()  # each cache entry read once for both scales below
+    s = scale_s(train_pairs)
     # a kind the training split lacks (one training scene) takes its s from the validation split
-    s_by_kind = {**kind_scales(val, pc.scenes), **kind_scales(train, pc.scenes)}
-    s = train.scale()
+    s_by_kind = {**kind_scales(val.scale_pairs(), pc.scenes), **kind_scales(train_pairs, pc.scenes)}
     if env.is_main:
         write_json_atomic(
             run_dir / SCALE,
