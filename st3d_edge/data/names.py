@@ -4,5 +4,17 @@ The categories imitate objects of MVTec 3D-AD; the defect names follow MVTec's f
 one exists ("contamination", "crack", "hole", "cut") and add "dent".
 """
 
-CATEGORIES = ("tire", "bagel", "cookie", "dowel", "foam", "potato", "carrot", "bracket", "stepblock")
+CATEGORIES = (
+    "tire",
+    "bagel",
+    "cookie",
+    "dowel",
+    "foam",
+    "potato",
+    "carrot",
+    "bracket",
+    "stepblock",
+    "connector",
+    "flange",
+)
 DEFECTS = ("dent", "contamination", "crack", "hole", "cut")

@@ -267,6 +267,68 @@ def make_stepblock(rng: np.random.Generator) -> Part:
     return Part(height, float(np.hypot(a, b)), float(tops[0]))
 
 
+def make_connector(rng: np.random.Generator) -> Part:
+    """A connector housing: a box with a row of deep rectangular pin sockets, a latch ridge
+    along one long side and a chamfered front edge.
+
+    Many small, steep-walled cavities: the sockets are deeper than wide, so their floors are
+    mostly in shadow and the kNN neighbourhoods at their rims are one-sided.
+    """
+    a = rng.uniform(0.016, 0.021)  # half length along u
+    b = rng.uniform(0.007, 0.009)  # half width along v
+    tall = rng.uniform(0.007, 0.010)
+    sockets = int(rng.integers(4, 7))
+    pitch = 1.6 * a / sockets
+    socket = (rng.uniform(0.28, 0.36) * pitch, rng.uniform(0.0018, 0.0024), rng.uniform(0.003, 0.005))
+    latch = (rng.uniform(0.3, 0.45) * a, rng.uniform(0.0012, 0.0018), rng.uniform(0.0015, 0.0025))
+    chamfer = rng.uniform(0.0015, 0.0025)
+
+    def height(u, v):
+        inside = (np.abs(u) < a) & (np.abs(v) < b)
+        h = tall - np.maximum(0.0, v - (b - chamfer))  # a 45-degree chamfer on the +v edge
+        slot = np.round(u / pitch + (sockets - 1) / 2)
+        centre = (slot - (sockets - 1) / 2) * pitch
+        in_socket = np.abs(slot - (sockets - 1) / 2) <= (sockets - 1) / 2
+        in_socket &= (np.abs(u - centre) < socket[0]) & (np.abs(v + 0.15 * b) < socket[1])
+        h = np.where(in_socket, h - socket[2], h)
+        on_latch = (np.abs(u) < latch[0]) & (v < -b + latch[1] + 0.0005) & (v > -b + 0.0005)
+        h = np.where(on_latch, h + latch[2], h)
+        return np.where(inside, h, 0.0)
+
+    return Part(height, float(np.hypot(a, b)), tall + latch[2])
+
+
+def make_flange(rng: np.random.Generator) -> Part:
+    """A pipe flange: a round plate with a raised hub, a through bore and a ring of bolt holes.
+
+    Round and sharp at once: a cylindrical hub wall, a bore and bolt holes that show the
+    table, on a plate whose outer rim is rounded.
+    """
+    r_plate = rng.uniform(0.017, 0.021)
+    plate = rng.uniform(0.003, 0.005)
+    r_hub = rng.uniform(0.42, 0.52) * r_plate
+    hub = plate + rng.uniform(0.004, 0.007)
+    r_bore = rng.uniform(0.45, 0.6) * r_hub
+    bolts = int(rng.integers(4, 7))
+    r_bolt = rng.uniform(0.07, 0.09) * r_plate
+    ring = 0.5 * (r_hub + r_plate)
+    edge = rng.uniform(0.0015, 0.0025)  # radius of the plate's rounded outer edge
+    phase = rng.uniform(0, 2 * np.pi)
+
+    def height(u, v):
+        r = np.hypot(u, v)
+        theta = np.arctan2(v, u) - phase
+        # distance to the nearest bolt centre on the ring
+        nearest = np.round(theta * bolts / (2 * np.pi)) * 2 * np.pi / bolts
+        bolt_d = np.hypot(r * np.cos(theta - nearest) - ring, r * np.sin(theta - nearest))
+        round_edge = np.sqrt(np.maximum(edge**2 - np.maximum(r - (r_plate - edge), 0.0) ** 2, 0.0))
+        h = np.where(r < r_hub, hub, plate - edge + round_edge)
+        solid = (r < r_plate) & (r >= r_bore) & (bolt_d >= r_bolt)
+        return np.where(solid, h, 0.0)
+
+    return Part(height, float(r_plate), float(hub))
+
+
 MAKERS: dict[str, Callable[[np.random.Generator], Part]] = {
     "tire": make_tire,
     "bagel": make_bagel,
@@ -277,4 +339,6 @@ MAKERS: dict[str, Callable[[np.random.Generator], Part]] = {
     "carrot": make_carrot,
     "bracket": make_bracket,
     "stepblock": make_stepblock,
+    "connector": make_connector,
+    "flange": make_flange,
 }

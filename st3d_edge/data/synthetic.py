@@ -55,6 +55,8 @@ ALBEDO = {
     "carrot": (0.95, 0.5, 0.1),
     "bracket": (0.6, 0.62, 0.65),
     "stepblock": (0.35, 0.4, 0.45),
+    "connector": (0.15, 0.15, 0.15),
+    "flange": (0.7, 0.7, 0.72),
 }
 LIGHT = np.array([0.4, -0.3, 1.0]) / np.linalg.norm([0.4, -0.3, 1.0])
 
