@@ -60,17 +60,13 @@ class GraphWeights:
     def d(self) -> int:
         return int(self.mu.shape[0])
 
-    def dense_matrices(self) -> dict[str, np.ndarray]:
-        """Every dense matrix by the name :func:`_score` uses for it."""
+    @functools.cached_property
+    def split(self) -> dict[str, BlockDense]:
+        """Every dense matrix split into its independent parts, by the name of its weights."""
         named = {"first_post": self.first_post_w, "head1": self.head1[0], "head2": self.head2[0]}
         named.update({f"pre_skip.{i}": w for i, (w, _) in enumerate(self.pre_skip)})
         named.update({f"post.{i}": w for i, (w, _) in enumerate(self.post)})
-        return named
-
-    @functools.cached_property
-    def split(self) -> dict[str, BlockDense]:
-        """Every dense matrix split into its independent parts (computed once per graph)."""
-        return {name: split(weight) for name, weight in self.dense_matrices().items()}
+        return {name: split(weight) for name, weight in named.items()}
 
 
 def _onnx():
