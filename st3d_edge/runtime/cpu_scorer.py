@@ -9,8 +9,7 @@ a point's k pairs stay in registers and cache:
   block of both networks at once, ``sum_j leaky(W G + b)`` (the graph's ``geo_w.i``/``geo_b.i``,
   which already carry the 1/k of the mean);
 * one kernel sums the neighbours' features, ``sum_j f[knn[p, j]]``;
-* the dense layers are the graph's own matrices, each split once into its two networks' parts
-  (:mod:`st3d_edge.runtime.block_dense`), so no product is spent on the zeros between them.
+* the dense layers are the graph's own matrices, multiplied by numpy (BLAS).
 
 The weights are read by name from the ONNX file's initializers, so the graph stays the one
 artefact of the bundle (its checksum covers them) and nothing is exported twice. Only the FP32
@@ -19,7 +18,7 @@ is the reference; a test compares this backend with onnxruntime on the same grap
 
 Measured on an 800 x 800 scan (n = 64000, 2 threads, benchmarks/runtime.py): the inference stage
 about 1.2 s against 1.35-1.5 s for onnxruntime and 0.8-0.95 s for PyTorch eager with its numba
-pooling kernels;
+pooling kernels (the dense layers here multiply the block-diagonal two-network matrices whole);
 the whole runtime's peak RSS 0.55 GiB against 1.4 GiB with onnxruntime.
 """
 
@@ -34,7 +33,6 @@ import numpy as np
 
 from st3d_edge.errors import MissingExtraError, file_error
 from st3d_edge.export.weights import LEAKY_SLOPE
-from st3d_edge.runtime.block_dense import BlockDense, apply, split
 
 
 @dataclass
@@ -59,14 +57,6 @@ class GraphWeights:
     @property
     def d(self) -> int:
         return int(self.mu.shape[0])
-
-    @functools.cached_property
-    def split(self) -> dict[str, BlockDense]:
-        """Every dense matrix split into its independent parts, by the name of its weights."""
-        named = {"first_post": self.first_post_w, "head1": self.head1[0], "head2": self.head2[0]}
-        named.update({f"pre_skip.{i}": w for i, (w, _) in enumerate(self.pre_skip)})
-        named.update({f"post.{i}": w for i, (w, _) in enumerate(self.post)})
-        return {name: split(weight) for name, weight in named.items()}
 
 
 def _onnx():
@@ -134,6 +124,9 @@ def graph_weights(model: Any, path: str | Path = "the scorer graph") -> GraphWei
     return weights
 
 
+_ROWS = 1024  # rows per BLAS call in the dense kernel
+
+
 @functools.cache
 def _kernels():
     import numba
@@ -189,17 +182,42 @@ def _kernels():
                     acc[c] += features[q, c]
             out[p, :] = acc
 
-    return geometric_sums, neighbour_sums
+    @numba.njit(parallel=True, fastmath=True, cache=True)
+    def dense(x, weight, bias, slope, skip, out):
+        # out = leaky(x @ weight + bias) (+ skip when it has out's shape), by blocks of rows:
+        # each thread's block is one single-threaded BLAS product (numba's np.dot), so numpy's
+        # own BLAS thread pool never runs (its spinning threads slowed these kernels 1.5-2x)
+        n, channels = out.shape
+        add_skip = skip.shape[0] == n
+        blocks = (n + _ROWS - 1) // _ROWS
+        for t in numba.prange(blocks):
+            lo, hi = t * _ROWS, min(n, (t + 1) * _ROWS)
+            y = np.dot(x[lo:hi], weight)
+            for p in range(hi - lo):
+                for c in range(channels):
+                    v = y[p, c] + bias[c]
+                    v = max(v, slope * v)
+                    if add_skip:
+                        v += skip[lo + p, c]
+                    out[lo + p, c] = v
+
+    return geometric_sums, neighbour_sums, dense
 
 
-def _dense(weights: GraphWeights, name: str, x: np.ndarray, bias: np.ndarray, skip=None, slope=LEAKY_SLOPE):
-    """leaky(x @ W + bias) (+ skip) for the graph's dense matrix ``name``, by its parts."""
-    return apply(x, weights.split[name], bias, slope, skip)
+_NO_SKIP = np.zeros((0, 0), dtype=np.float32)
+
+
+def _dense(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, skip: np.ndarray = _NO_SKIP) -> np.ndarray:
+    """leaky(x @ weight + bias) (+ skip), see the kernel ``dense``."""
+    *_, dense = _kernels()
+    out = np.empty((len(x), weight.shape[1]), dtype=np.float32)
+    dense(np.ascontiguousarray(x), np.ascontiguousarray(weight), bias, np.float32(LEAKY_SLOPE), skip, out)
+    return out
 
 
 def _with_neighbour_sum(own: np.ndarray, features: np.ndarray, knn: np.ndarray) -> np.ndarray:
     """[own | sum_j features[knn[:, j]]] as one (n, c_own + c) array (an LFA's output)."""
-    _, neighbour_sums = _kernels()
+    _, neighbour_sums, _ = _kernels()
     out = np.empty((len(own), own.shape[1] + features.shape[1]), dtype=np.float32)
     out[:, : own.shape[1]] = own
     neighbour_sums(np.ascontiguousarray(features), knn, out[:, own.shape[1] :])
@@ -230,18 +248,22 @@ def _score(weights: GraphWeights, points: np.ndarray, knn: np.ndarray) -> np.nda
 
     geo1, geo2 = block_geo(0)
     lfa2 = _with_neighbour_sum(geo2, geo1, knn)
-    first_skip = np.broadcast_to(weights.first_skip, (len(x), len(weights.first_skip)))
-    f = _dense(weights, "first_post", lfa2, weights.first_post_b, first_skip)
-    for i, ((pre_w, pre_b), (_, post_b)) in enumerate(zip(weights.pre_skip, weights.post, strict=True)):
+    f = _dense(
+        lfa2,
+        weights.first_post_w,
+        weights.first_post_b,
+        np.broadcast_to(weights.first_skip, (len(x), len(weights.first_skip))),
+    )
+    for i, ((pre_w, pre_b), (post_w, post_b)) in enumerate(zip(weights.pre_skip, weights.post, strict=True)):
         geo1, geo2 = block_geo(i + 1)
-        pre_skip = _dense(weights, f"pre_skip.{i}", f, pre_b)
+        pre_skip = _dense(f, pre_w, pre_b)
         h_width = pre_w.shape[1] - f.shape[1]
         h_over_k, skip = pre_skip[:, :h_width], pre_skip[:, h_width:]
         lfa1 = _with_neighbour_sum(geo1, h_over_k, knn)
         lfa2 = _with_neighbour_sum(geo2, lfa1, knn)
-        f = _dense(weights, f"post.{i}", lfa2, post_b, skip)
-    f = _dense(weights, "head1", f, weights.head1[1])
-    f = _dense(weights, "head2", f, weights.head2[1], slope=1.0)  # linear: max(v, 1 * v) = v
+        f = _dense(lfa2, post_w, post_b, skip)
+    f = _dense(f, *weights.head1)
+    f = f @ weights.head2[0] + weights.head2[1]
     d = weights.d
     normalized = (f[:, :d] - weights.mu) / weights.sigma
     diff = f[:, d:] - normalized
