@@ -13,10 +13,10 @@ file that is not a TIFF, a pixel at 1e18, a scan in millimetres, no valid pixel.
 ``--large N`` adds N scans of 800 x 800 (7.7 MB each). The full soak, ``--scans 2000 --large
 200``, took 8.4 minutes on 2 idle cores: 2200 scans, 44 of them bad, one record per scan, the
 failures exactly the bad scans; peak RSS 228 MiB over the first tenth and 276 MiB over the last.
-The large scans sort after the small ones, so the last tenth's figures (RSS, 438 against 181 ms
-per scan) are those of 800 x 800 scans at n = 2048, not a drift.
-Then it runs infer a second time over the same folder, where every scored scan is skipped and
-only the failed ones are tried again.
+The large scans sort after the small ones, so the last tenth's higher RSS and time per scan (438
+against 181 ms) are those of the 800 x 800 scans at n = 2048, not a drift. Then it runs infer a
+second time over the same folder, where every scored scan is skipped and only the failed ones
+are tried again.
 """
 
 from __future__ import annotations
