@@ -7,7 +7,7 @@ import json
 import pytest
 
 from st3d_edge.config import get_preset, to_dict
-from st3d_edge.teachers import SHIPPED, shipped_teacher
+from st3d_edge.teachers import SHIPPED, shipped_provenance, shipped_teacher
 from st3d_edge.train.api import resolve_teacher
 
 
@@ -22,6 +22,7 @@ def test_the_cpu_preset_ships_a_teacher_with_its_provenance():
     shipped = json.loads((folder / "config.json").read_text())
     assert shipped["pretrain"] == to_dict(get_preset("cpu").pretrain)
     assert shipped["model"] == to_dict(get_preset("cpu").model)
+    assert shipped_provenance("cpu") == provenance
 
 
 def test_the_shipped_weights_load_into_the_presets_network():

@@ -52,6 +52,7 @@ def pretrain_command(
 ) -> None:
     """Pretrain a teacher network by reconstructing local receptive fields."""
     from st3d_edge.console import set_verbose
+    from st3d_edge.teachers import shipped_provenance
 
     set_verbose(verbose)
     with user_errors():
@@ -100,11 +101,13 @@ def pretrain_command(
         if env.is_main:
             for file in ("config.json", TEACHER, "last.pt", "metrics.jsonl", SCALE, DIAGNOSTICS):
                 wrote(run_dir / file)
+            shipped_rank = shipped_provenance().get("effective_rank")
+            reference = f"; the shipped cpu teacher's: {shipped_rank:.1f}" if shipped_rank else ""
             out.print(
                 f"teacher: best validation loss {result.best_val:.6g} at epoch {result.best_epoch}; "
                 f"s = {result.s:.6g}; effective rank of its features {result.effective_rank:.2f} of "
-                f"{settings.model.d} on the validation scenes (near 1: the descriptors collapsed; the "
-                f"shipped cpu teacher 5.1, random ones 6.1-6.7); run folder {run_dir}",
+                f"{settings.model.d} on the validation scenes (near 1: the descriptors collapsed"
+                f"{reference}); run folder {run_dir}",
                 highlight=False,
             )
 

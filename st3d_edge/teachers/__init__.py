@@ -30,3 +30,12 @@ def shipped_teacher(preset: Preset) -> Path | None:
         if all(model.get(name) == getattr(preset.model, name) for name in MATCH_FIELDS):
             return folder
     return None
+
+
+def shipped_provenance(name: str = "cpu") -> dict:
+    """The shipped teacher's ``provenance.json`` (its command, validation loss, effective rank),
+    or an empty dict when that teacher does not ship."""
+    import json
+
+    path = SHIPPED[name] / "provenance.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
