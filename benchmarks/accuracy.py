@@ -13,10 +13,11 @@ Pipeline, all in one process and seeded (rerunning gives the same numbers on the
    initialised teacher (ablation), and with each of the two ablation teachers;
 4. the geometry-only "Back to the Feature" baseline (Open3D FPFH + coreset memory bank) on the
    same sampled points;
-5. each scored by the shared evaluation runner: harmonic interpolation to full maps, AU-PRO at
-   every limit and image AUROC; the shipped scorer ("3D-ST+FPFH": the student's error fused with
-   the geometric score) and the paper's 3D-ST (the student's error alone) come from the same
-   student;
+5. each scored by the shared evaluation runner: harmonic interpolation to full maps, blurred
+   alike as BTF's code blurs its maps (``st3d_edge.evaluation.maps.blur_map``; what the blur
+   changes: ``benchmarks/map_blur.py``), AU-PRO at every limit and image AUROC; the shipped
+   scorer ("3D-ST+FPFH": the student's error fused with the geometric score) and the paper's
+   3D-ST (the student's error alone) come from the same student;
 6. the median receptive-field size as a fraction of the sampled cloud, and where the
    top-scoring points of good test scans lie (``st3d_edge.evaluation.explain``).
 
@@ -259,12 +260,14 @@ def table(results: dict[str, list], tuned: list[str], rf: dict[str, float]) -> s
 
 def report_json(outcome: dict, args) -> dict:
     from st3d_edge.config import to_dict
+    from st3d_edge.evaluation.maps import MAP_SIGMA
     from st3d_edge.evaluation.report import report_dict
 
     return {
         "kind": "smoke run (--quick): not an accuracy figure" if args.quick else "full run",
         "sampler": args.sampler,
         "threads": args.threads,
+        "map_sigma": MAP_SIGMA,
         "seed": args.seed,
         "tuned": outcome["tuned"],
         "preset": to_dict(outcome["preset"]),

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from st3d_edge.cli import app
 from st3d_edge.data.mvtec import read_scan, scan_paths
-from st3d_edge.evaluation.maps import scores_to_map
+from st3d_edge.evaluation.maps import MAP_SIGMA, blur_map, scores_to_map
 from st3d_edge.evaluation.pro import LIMITS, au_pro
 from st3d_edge.evaluation.runner import evaluate_category, evaluate_scans
 from tests.helpers import EXACT, FLOAT32_SAME_MATH, assert_close
@@ -56,6 +56,48 @@ def test_sampled_pixels_keep_their_scores():
     assert anomaly_map.dtype == np.float32 and anomaly_map.shape == (6, 7)
     assert_close(anomaly_map[pixels[:, 0], pixels[:, 1]], scores, **EXACT, what="sampled pixels")
     assert anomaly_map.min() >= 0.5 and anomaly_map.max() <= 2.0  # maximum principle
+
+
+def direct_blur(anomaly_map: np.ndarray, sigma_px: float) -> np.ndarray:
+    """The slow reference: one 2D Gaussian kernel (radius 4 sigma, as scipy truncates), edge
+    values repeated beyond the border, summed pixel by pixel."""
+    radius = int(4.0 * sigma_px + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    line = np.exp(-0.5 * (offsets / sigma_px) ** 2)
+    kernel = np.outer(line, line) / line.sum() ** 2
+    padded = np.pad(anomaly_map.astype(np.float64), radius, mode="edge")
+    out = np.zeros(anomaly_map.shape)
+    for r in range(anomaly_map.shape[0]):
+        for c in range(anomaly_map.shape[1]):
+            out[r, c] = (padded[r : r + 2 * radius + 1, c : c + 2 * radius + 1] * kernel).sum()
+    return out
+
+
+@pytest.mark.parametrize("sigma", [1.0, MAP_SIGMA, 9.5])
+def test_the_map_blur_is_a_gaussian_scaled_to_the_maps_size(sigma):
+    rng = np.random.default_rng(3)
+    anomaly_map = rng.random((30, 45))
+    blurred = blur_map(anomaly_map, sigma)
+    # sigma is in px of a 224-px map: this one's larger side is 45 px
+    assert_close(blurred, direct_blur(anomaly_map, sigma * 45 / 224), rtol=1e-12, atol=1e-12, what="blur")
+    assert blur_map(anomaly_map, 0.0) is anomaly_map
+    with pytest.raises(ValueError, match="sigma"):
+        blur_map(anomaly_map, -1.0)
+
+
+def test_maps_are_blurred_before_they_are_written_and_measured(tiny, tmp_path):
+    data, runs = tiny
+    run = runs / "tire"
+    raw = evaluate_category(data, "tire", run, maps_dir=tmp_path / "raw", map_sigma=0, progress=False)
+    blurred = evaluate_category(data, "tire", run, maps_dir=tmp_path / "blurred", progress=False)
+    assert (raw.map_sigma, blurred.map_sigma) == (0, MAP_SIGMA)
+    written = sorted((tmp_path / "raw").rglob("*.tiff"))
+    assert len(written) == 4
+    for path in written:
+        again = tmp_path / "blurred" / path.relative_to(tmp_path / "raw")
+        expected = blur_map(tifffile.imread(path), MAP_SIGMA)
+        assert_close(tifffile.imread(again), expected, **EXACT, what=str(path.name))
+        assert not np.array_equal(tifffile.imread(again), tifffile.imread(path))
 
 
 def test_maps_on_disk_give_the_reported_metrics(tiny, tmp_path):
@@ -104,6 +146,7 @@ def test_cli_writes_tables_maps_and_plot(tiny, tmp_path):
     assert "AU-PRO@0.3" in result.stdout and "mean" in result.stdout
     report = json.loads((out / "evaluation.json").read_text())
     assert [c["category"] for c in report["categories"]] == ["tire"]
+    assert report["categories"][0]["map_sigma"] == MAP_SIGMA == report["mean"]["map_sigma"]
     assert set(report["mean"]["au_pro"]) == {f"{lim:g}" for lim in LIMITS}
     assert (out / "evaluation.csv").read_text().splitlines()[0].startswith("category,scans,AU-PRO@0.01")
     assert (out / "pro_vs_limit.png").read_bytes()[:4] == b"\x89PNG"

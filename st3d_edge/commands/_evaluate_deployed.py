@@ -11,6 +11,7 @@ from pathlib import Path
 
 from st3d_edge.commands._common import BackendChoice, user_errors
 from st3d_edge.commands.export import Precision
+from st3d_edge.evaluation.maps import MAP_SIGMA
 
 
 def evaluate_deployed(
@@ -22,6 +23,7 @@ def evaluate_deployed(
     workdir: Path,
     out: Path | None,
     categories: list[str] | None = None,
+    map_sigma: float = MAP_SIGMA,
 ) -> None:
     """``evaluate --model``: one comparison table of the bundle's variants (and the PyTorch run)."""
     with user_errors():
@@ -50,7 +52,7 @@ def evaluate_deployed(
             variants.append(deployed.numba_variant(bundle))
         else:
             variants += deployed.onnx_variants(bundle, [p.value for p in precisions] if precisions else None)
-        results = [deployed.evaluate_variant(data, bundle, variant) for variant in variants]
+        results = [deployed.evaluate_variant(data, bundle, v, map_sigma=map_sigma) for v in variants]
         stdout.print(
             f"{bundle.category} from {bundle.path} on {data} (runtime pipeline: {bundle.sampler}, kNN k = "
             f"{bundle.k}, n = {bundle.n}, IDW fill)",

@@ -23,6 +23,7 @@ from st3d_edge.commands._common import (
     user_errors,
 )
 from st3d_edge.commands.export import Precision
+from st3d_edge.evaluation.maps import MAP_SIGMA
 from st3d_edge.train.options import SamplerChoice
 
 
@@ -90,12 +91,20 @@ def evaluate_command(
     with_torch: Annotated[
         bool, typer.Option("--with-torch", help="With --model: add the run folder's PyTorch model as a row.")
     ] = False,
+    map_sigma: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Gaussian blur of every map before it is written and measured, in px of a 224-px map "
+            "(scaled to the scan), as BTF's and PatchCore's evaluation; 0: the raw maps.",
+        ),
+    ] = MAP_SIGMA,
 ) -> None:
     """Evaluate trained categories: AU-PRO at several FPR limits, image AUROC, time and memory."""
     if model is not None:
         from st3d_edge.commands._evaluate_deployed import evaluate_deployed
 
-        evaluate_deployed(data, model, precision, backend, with_torch, workdir, out, category)
+        evaluate_deployed(data, model, precision, backend, with_torch, workdir, out, category, map_sigma)
         return
     with user_errors():
         from st3d_edge.console import out as stdout
@@ -118,6 +127,7 @@ def evaluate_command(
                 units,
                 intrinsics,
                 scoring,
+                map_sigma,
             )
             return
         if data is None:
@@ -152,6 +162,7 @@ def evaluate_command(
                         maps_dir=maps_dir,
                         sampler=sampler.value if sampler else None,
                         scoring=scoring.value if scoring else None,
+                        map_sigma=map_sigma,
                     )
                 )
                 if explain:
@@ -182,7 +193,20 @@ def evaluate_command(
 
 
 def _evaluate_folders(
-    good, defective, masks, category, workdir, out, maps, no_maps, device, sampler, units, intrinsics, scoring
+    good,
+    defective,
+    masks,
+    category,
+    workdir,
+    out,
+    maps,
+    no_maps,
+    device,
+    sampler,
+    units,
+    intrinsics,
+    scoring,
+    map_sigma,
 ) -> None:
     """``--good``/``--defective``/``--masks``: one run folder (``--category``) on flat folders."""
     from st3d_edge.console import out as stdout
@@ -212,6 +236,7 @@ def _evaluate_folders(
         maps_dir=None if no_maps else (maps or out_dir / "maps"),
         sampler=sampler.value if sampler else None,
         scoring=scoring.value if scoring else None,
+        map_sigma=map_sigma,
     )
     stdout.print(
         format_table([result], f"3D-ST on {category[0]} ({device_name})"), highlight=False, markup=False

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from st3d_edge.errors import St3dError, file_error
+from st3d_edge.evaluation.maps import MAP_SIGMA
 from st3d_edge.evaluation.pro import HEADLINE_LIMIT, LIMITS
 from st3d_edge.evaluation.report import CategoryResult
 from st3d_edge.evaluation.runner import ScanOutcome, evaluate_scans
@@ -115,8 +116,10 @@ def evaluate_variant(
     *,
     geometry: Any = None,
     progress: bool = True,
+    map_sigma: float = MAP_SIGMA,
 ) -> CategoryResult:
-    """Evaluate one variant on ``<data_root>/<bundle.category>/test``."""
+    """Evaluate one variant on ``<data_root>/<bundle.category>/test`` (maps blurred by
+    ``map_sigma`` as the run folder's evaluation blurs them)."""
     from st3d_edge.data.mvtec import read_scan, scan_paths
     from st3d_edge.runtime.pipeline import ScanScorer
 
@@ -132,6 +135,7 @@ def evaluate_variant(
         total=len(paths),
         progress=progress,
         scan_outcome=scan_outcome(scorer),
+        map_sigma=map_sigma,
     )
 
 

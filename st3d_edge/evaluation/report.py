@@ -38,6 +38,7 @@ class CategoryResult:
     peak_rss_mb: float  # the process's resident-set high-water mark after this category
     peak_gpu_mb: float | None = None
     limit_curve: list[float] = field(default_factory=list)  # AU-PRO at CURVE_LIMITS
+    map_sigma: float | None = None  # the maps' Gaussian blur (st3d_edge.evaluation.maps.blur_map)
 
     @property
     def headline(self) -> float:
@@ -66,6 +67,7 @@ def mean_result(results: list[CategoryResult]) -> CategoryResult:
         peak_rss_mb=max(r.peak_rss_mb for r in results),
         peak_gpu_mb=max(gpu) if gpu else None,
         limit_curve=list(np.mean(curves, axis=0)) if all(curves) else [],
+        map_sigma=results[0].map_sigma if len({r.map_sigma for r in results}) == 1 else None,
     )
 
 

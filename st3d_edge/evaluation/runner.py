@@ -8,7 +8,8 @@ The protocol, with the choices the paper leaves open:
   geometric score by default; any :data:`PointScorer` works, the "Back to the Feature"
   baseline uses the same path).
 * The map of a scan is H x W: sampled points on their pixels, harmonic interpolation for
-  every other pixel (:mod:`st3d_edge.evaluation.maps`).
+  every other pixel, then a Gaussian blur as BTF's and PatchCore's evaluation code does
+  (:mod:`st3d_edge.evaluation.maps`; ``map_sigma``, 0 for the raw maps).
 * Pixel level: PRO curve and AU-PRO at :data:`~st3d_edge.evaluation.pro.LIMITS` over all test
   maps of the category (:mod:`st3d_edge.evaluation.pro`).
 * Unorganized scans (PLY, PCD, N x 3) have a 1 x m point map instead
@@ -33,7 +34,7 @@ import numpy as np
 
 from st3d_edge.errors import MissingExtraError, file_error
 from st3d_edge.evaluation.auroc import image_auroc
-from st3d_edge.evaluation.maps import map_path, point_map, scores_to_map, write_map
+from st3d_edge.evaluation.maps import MAP_SIGMA, blur_map, map_path, point_map, scores_to_map, write_map
 from st3d_edge.evaluation.pro import LIMITS, au_pro_at_limits, pro_curve
 from st3d_edge.evaluation.report import CURVE_LIMITS, CategoryResult
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
@@ -106,10 +107,12 @@ def evaluate_scans(
     on_map: Callable[[Path], None] | None = None,
     scan_outcome: Callable[[Any], ScanOutcome] | None = None,
     image_neighbours: int = IMAGE_SCORE_NEIGHBOURS,
+    map_sigma: float = MAP_SIGMA,
 ) -> CategoryResult:
     """Score every scan, write its map (when ``maps_dir``), and compute the category's metrics.
 
-    ``image_neighbours``: the image score's neighbour count (the scoring's).
+    ``image_neighbours``: the image score's neighbour count (the scoring's). ``map_sigma``: the
+    blur of organized scans' maps before they are written and measured (0: none).
 
     ``scan_outcome`` replaces the sampled-scores-plus-harmonic-map path of ``point_scorer``
     (the deployed-model evaluation passes the runtime pipeline's own maps).
@@ -120,6 +123,8 @@ def evaluate_scans(
     with _bar(progress, f"{method} {category}", total) as advance:
         for scan in scans:
             outcome = scan_outcome(scan) if scan_outcome else score_scan(scan, point_scorer, image_neighbours)
+            if scan.pixels is not None:
+                outcome.anomaly_map = blur_map(outcome.anomaly_map, map_sigma)
             if maps_dir is not None and scan.pixels is not None:
                 path = write_map(map_path(maps_dir, category, scan.defect, scan.name), outcome.anomaly_map)
                 if on_map:
@@ -141,6 +146,7 @@ def evaluate_scans(
         peak_rss_mb=peak_host_rss_mb(),
         peak_gpu_mb=peak_gpu_mb() if peak_gpu_mb else None,
         limit_curve=curve,
+        map_sigma=map_sigma,
     )
 
 
@@ -202,10 +208,12 @@ def evaluate_category(
     method: str = "3D-ST",
     on_map: Callable[[Path], None] | None = None,
     scoring: str | None = None,
+    map_sigma: float = MAP_SIGMA,
 ) -> CategoryResult:
     """Load the trained model of ``run_dir`` and evaluate it on ``<data_root>/<category>/test``.
 
     ``scoring`` picks the anomaly score (``fused`` or ``student``); default: the run's own.
+    ``map_sigma``: the maps' blur (:func:`~st3d_edge.evaluation.maps.blur_map`).
     """
     from st3d_edge.data.mvtec import read_scan, scan_paths
 
@@ -222,6 +230,7 @@ def evaluate_category(
         peak_gpu_mb=scorer.peak_gpu_mb,
         on_map=on_map,
         image_neighbours=scorer.scoring.image_neighbours,
+        map_sigma=map_sigma,
     )
 
 
@@ -239,6 +248,7 @@ def evaluate_folders(
     sampler: str | None = None,
     scoring: str | None = None,
     progress: bool = True,
+    map_sigma: float = MAP_SIGMA,
 ) -> CategoryResult:
     """Evaluate the model of ``run_dir`` on folders (or globs) of good and defective scans.
 
@@ -270,6 +280,7 @@ def evaluate_folders(
         progress=progress,
         peak_gpu_mb=scorer.peak_gpu_mb,
         image_neighbours=scorer.scoring.image_neighbours,
+        map_sigma=map_sigma,
     )
 
 
