@@ -75,6 +75,25 @@ def settings(args):
     return preset, ablation, data, categories
 
 
+def given_dataset(root: Path, category: str) -> dict:
+    """What a ``--data`` dataset holds (counted in its first category), for the report."""
+    import tifffile
+
+    from st3d_edge.data.mvtec import good_scan_paths, scan_paths
+
+    test = scan_paths(root, category, "test")
+    good_test = good_scan_paths(root, category, "test")
+    return {
+        "given": root.name,
+        "counted in": category,
+        "train": len(good_scan_paths(root, category, "train")),
+        "validation": len(good_scan_paths(root, category, "validation")),
+        "test_good": len(good_test),
+        "test_defective": len(test) - len(good_test),
+        "size": list(tifffile.imread(test[0]).shape[:2]) if test else None,
+    }
+
+
 def run(args) -> dict:
     import torch
 
@@ -100,6 +119,7 @@ def run(args) -> dict:
     if args.data:
         data = args.data
         categories = list(categories or sorted(p.name for p in data.iterdir() if p.is_dir()))
+        data_settings = given_dataset(data, categories[0])
     else:
         categories = list(categories or CATEGORIES)
         data = timed(
