@@ -114,20 +114,20 @@ def evaluate_command(
 
         if good or defective:
             _evaluate_folders(
-                good,
-                defective,
-                masks,
-                category,
-                workdir,
-                out,
-                maps,
-                no_maps,
-                device,
-                sampler,
-                units,
-                intrinsics,
-                scoring,
-                map_sigma,
+                good=good,
+                defective=defective,
+                masks=masks,
+                category=category,
+                workdir=workdir,
+                out=out,
+                maps=maps,
+                no_maps=no_maps,
+                device=device,
+                sampler=sampler,
+                units=units,
+                intrinsics=intrinsics,
+                scoring=scoring,
+                map_sigma=map_sigma,
             )
             return
         if data is None:
@@ -193,6 +193,7 @@ def evaluate_command(
 
 
 def _evaluate_folders(
+    *,
     good,
     defective,
     masks,
