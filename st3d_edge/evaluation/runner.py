@@ -125,10 +125,11 @@ def evaluate_scans(
             outcome = scan_outcome(scan) if scan_outcome else score_scan(scan, point_scorer, image_neighbours)
             if scan.pixels is not None:
                 outcome.anomaly_map = blur_map(outcome.anomaly_map, map_sigma)
-            if maps_dir is not None and scan.pixels is not None:
-                path = write_map(map_path(maps_dir, category, scan.defect, scan.name), outcome.anomaly_map)
-                if on_map:
-                    on_map(path)
+                if maps_dir is not None:
+                    where = map_path(maps_dir, category, scan.defect, scan.name)
+                    path = write_map(where, outcome.anomaly_map)
+                    if on_map:
+                        on_map(path)
             outcomes.append(outcome)
             advance(scan.name)
     if not outcomes:
