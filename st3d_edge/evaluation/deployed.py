@@ -118,8 +118,10 @@ def evaluate_variant(
     progress: bool = True,
     map_sigma: float = MAP_SIGMA,
 ) -> CategoryResult:
-    """Evaluate one variant on ``<data_root>/<bundle.category>/test`` (maps blurred by
-    ``map_sigma`` as the run folder's evaluation blurs them)."""
+    """Evaluate one variant on ``<data_root>/<bundle.category>/test``, its maps blurred by
+    ``map_sigma``. The runtime's maps hold 0 at invalid pixels where the run folder's evaluation
+    fills them harmonically, so the blur mixes those zeros in: compare rows of this table with
+    each other, not with ``evaluate`` on the run folder."""
     from st3d_edge.data.mvtec import read_scan, scan_paths
     from st3d_edge.runtime.pipeline import ScanScorer
 
