@@ -43,16 +43,16 @@ def score_category(data: Path, runs: Path, category: str) -> dict[str, np.ndarra
         "gt": np.stack([s.gt if s.gt is not None else np.zeros(s.valid.shape, bool) for s in scans]),
         "label": np.array([s.defect is not None for s in scans]),
     }
+    scorers = {}
     for method, (suffix, scoring) in METHODS.items():
         scorer = ModelPointScorer(runs / f"{category}{suffix}", scoring=scoring)
-        outcomes = [score_scan(s, scorer, scorer.scoring.image_neighbours) for s in scans]
+        scorers[method] = (scorer, scorer.scoring.image_neighbours)
+    model, _ = scorers["3D-ST+FPFH"]
+    scorers[BTF] = (fit_btf_for_category(data, category, model.n, model.k, model.sampler), IMAGE_NEIGHBOURS)
+    for method, (scorer, neighbours) in scorers.items():
+        outcomes = [score_scan(s, scorer, neighbours) for s in scans]
         out[f"{method}/maps"] = np.stack([o.anomaly_map for o in outcomes]).astype(np.float32)
         out[f"{method}/image"] = np.array([o.image_score for o in outcomes])
-    model = ModelPointScorer(runs / category)
-    baseline = fit_btf_for_category(data, category, model.n, model.k, model.sampler)
-    outcomes = [score_scan(s, baseline, IMAGE_NEIGHBOURS) for s in scans]
-    out[f"{BTF}/maps"] = np.stack([o.anomaly_map for o in outcomes]).astype(np.float32)
-    out[f"{BTF}/image"] = np.array([o.image_score for o in outcomes])
     return out
 
 
