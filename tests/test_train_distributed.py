@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ import torch.multiprocessing as mp
 from st3d_edge.config import get_preset
 from st3d_edge.train.checkpoint import load_checkpoint
 from st3d_edge.train.common import build_net, cloud_tensors
-from st3d_edge.train.distributed import Dist
+from st3d_edge.train.distributed import Dist, all_sum, leave, process_group
 from st3d_edge.train.loop import epoch_order
 from st3d_edge.train.pretrain import (
     SPLIT_TRAIN,
@@ -49,17 +50,15 @@ def _preset():
 def _worker(rank: int, world: int, init_file: str, run_dir: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    try:
-        env = Dist(rank, world, "cpu")
-        result = pretrain(run_dir, _preset(), env=env, progress=False)
-        clouds = scene_cache(os.path.join(run_dir, "cache"), _preset(), SPLIT_TRAIN, 2, None, env)
-        moments = teacher_moments(
-            build_net(_preset().model, seed=5), clouds, result.s, _preset().model.d, env
-        )
-        count, mean, m2 = moments.state()
-        np.savez(os.path.join(out_dir, f"moments-{rank}.npz"), count=count, mean=mean, m2=m2)
-    finally:
-        dist.destroy_process_group()
+    env = Dist(rank, world, "cpu")
+    result = pretrain(run_dir, _preset(), env=env, progress=False)
+    clouds = scene_cache(os.path.join(run_dir, "cache"), _preset(), SPLIT_TRAIN, 2, None, env)
+    moments = teacher_moments(build_net(_preset().model, seed=5), clouds, result.s, _preset().model.d, env)
+    count, mean, m2 = moments.state()
+    np.savez(os.path.join(out_dir, f"moments-{rank}.npz"), count=count, mean=mean, m2=m2)
+    # the same orderly end as the CLI's: a rank must not destroy the group while its peer is
+    # still finishing the last collective (that aborted the peer once on a loaded machine)
+    leave(env)
 
 
 def test_two_gloo_processes_equal_one_process_averaging_gradients(tmp_path):
@@ -119,3 +118,36 @@ def _decoder_cls():
     from st3d_edge.model.decoder import Decoder
 
     return Decoder
+
+
+def _group_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    # what torchrun puts in the environment of each rank
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    with process_group("cpu") as env:
+        total = all_sum([rank + 1.0], env)
+    np.savez(
+        os.path.join(out_dir, f"group-{rank}.npz"),
+        total=total,
+        world=env.world,
+        alive_after=dist.is_initialized(),
+    )
+
+
+def test_process_group_joins_from_the_environment_and_leaves_it_destroyed(tmp_path):
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.spawn(_group_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    for rank in range(2):
+        result = np.load(tmp_path / f"group-{rank}.npz")
+        assert float(result["total"][0]) == 3.0  # 1 + 2: both ranks took part in the sum
+        assert int(result["world"]) == 2
+        assert not bool(result["alive_after"])
+
+
+def test_process_group_without_torchrun_is_one_process_and_no_group(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with process_group("cpu") as env:
+        assert (env.rank, env.world, env.device) == (0, 1, "cpu")
+        assert not dist.is_initialized()

@@ -73,7 +73,7 @@ def pretrain_command(
 
         from st3d_edge.console import err, out, wrote
         from st3d_edge.train.common import torch_threads
-        from st3d_edge.train.distributed import init_from_env
+        from st3d_edge.train.distributed import process_group
         from st3d_edge.train.pretrain import DIAGNOSTICS, SCALE, TEACHER, pretrain
 
         run_dir = workdir / name
@@ -89,15 +89,17 @@ def pretrain_command(
                 "job.modelnet": str(modelnet) if modelnet else None,
             }
             check_resume(run_dir, given)
-        env = init_from_env(device.value)
-        threads = torch_threads(env.world)
-        if env.is_main:
-            err.print(
-                f"pretraining in {run_dir} on {env.device} "
-                f"({env.world} process(es), {threads} thread(s) each)",
-                highlight=False,
+        with process_group(device.value) as env:
+            threads = torch_threads(env.world)
+            if env.is_main:
+                err.print(
+                    f"pretraining in {run_dir} on {env.device} "
+                    f"({env.world} process(es), {threads} thread(s) each)",
+                    highlight=False,
+                )
+            result = pretrain(
+                run_dir, settings, modelnet=modelnet, env=env, resume=resume, overwrite=overwrite
             )
-        result = pretrain(run_dir, settings, modelnet=modelnet, env=env, resume=resume, overwrite=overwrite)
         if env.is_main:
             for file in ("config.json", TEACHER, "last.pt", "metrics.jsonl", SCALE, DIAGNOSTICS):
                 wrote(run_dir / file)

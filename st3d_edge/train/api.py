@@ -112,7 +112,7 @@ def train_detector(
     from st3d_edge.console import err
     from st3d_edge.data.readers import ReadOptions, units_factor
     from st3d_edge.train.common import torch_threads
-    from st3d_edge.train.distributed import init_from_env
+    from st3d_edge.train.distributed import process_group
     from st3d_edge.train.options import PresetName, SamplerChoice, resolve_preset
     from st3d_edge.train.student import train_category
 
@@ -166,27 +166,27 @@ def train_detector(
         }
         check_resume(run_dir, given)
 
-    env = init_from_env(device)
-    threads = torch_threads(env.world)
-    if env.is_main and progress:
-        err.print(
-            f"training {category} in {run_dir} on {env.device} "
-            f"({env.world} process(es), {threads} thread(s) each)",
-            highlight=False,
+    with process_group(device) as env:
+        threads = torch_threads(env.world)
+        if env.is_main and progress:
+            err.print(
+                f"training {category} in {run_dir} on {env.device} "
+                f"({env.world} process(es), {threads} thread(s) each)",
+                highlight=False,
+            )
+        return train_category(
+            run_dir,
+            settings,
+            data_root=data,
+            category=category,
+            teacher_dir=teacher_dir,
+            train_paths=train_paths,
+            val_paths=val_paths,
+            reading=ReadOptions(units, None if intrinsics is None else str(intrinsics)),
+            source=source,
+            env=env,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            pixel_fpr=pixel_fpr,
         )
-    return train_category(
-        run_dir,
-        settings,
-        data_root=data,
-        category=category,
-        teacher_dir=teacher_dir,
-        train_paths=train_paths,
-        val_paths=val_paths,
-        reading=ReadOptions(units, None if intrinsics is None else str(intrinsics)),
-        source=source,
-        env=env,
-        resume=resume,
-        overwrite=overwrite,
-        progress=progress,
-        pixel_fpr=pixel_fpr,
-    )

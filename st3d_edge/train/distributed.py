@@ -16,6 +16,8 @@ process group at all.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +71,36 @@ def init_from_env(device_choice: str = "auto") -> Dist:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
     return Dist(rank, world, device)
+
+
+@contextmanager
+def process_group(device_choice: str = "auto") -> Iterator[Dist]:
+    """:func:`init_from_env` for the length of a ``with`` block, and an orderly leave at its end.
+
+    Every rank waits for the others before the group is destroyed: a gloo rank that tears its
+    connections down while a peer is still finishing the last collective can abort the peer
+    ("terminate called without an active exception"), and a process that exits with the group
+    still alive can abort during interpreter shutdown. A rank leaving on an exception
+    neither waits nor destroys (its peers would block, and destroying a NCCL group alone can
+    hang); torchrun stops the others when it exits non-zero.
+    """
+    require_torch()
+    import torch.distributed as dist
+
+    created = not (dist.is_available() and dist.is_initialized())
+    env = init_from_env(device_choice)
+    yield env
+    if created and env.active:
+        leave(env)
+
+
+def leave(env: Dist) -> None:
+    """Wait for every rank, then destroy the process group."""
+    import torch.distributed as dist
+
+    barrier(env)
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def from_process_group(device: str = "cpu") -> Dist:
