@@ -10,7 +10,7 @@ the pixel maps, hence AU-PRO, do not depend on it). Use it on the tuning categor
 benchmarks/accuracy.py's TUNED); the held-out ones are for the accuracy benchmark.
 
     python benchmarks/fusion_weights.py --data DATA --runs RUNS --categories tire foam bracket cookie \
-        [--image-neighbours 8 1]
+        [--image-neighbours 8 1] [--weights 1/1 1/0.5] [--standardisations tail]
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ import numpy as np
 
 WEIGHTS = ((1.0, 0.0), (0.0, 1.0), (0.25, 1.0), (0.5, 1.0), (1.0, 1.0))
 STANDARDISATIONS = ("std", "tail")
+
+
+def weight_pair(text: str) -> tuple[float, float]:
+    student, geometric = text.split("/")
+    return float(student), float(geometric)
 
 
 def components(scorer, geometric, scans):
@@ -45,9 +50,19 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--categories", nargs="+", required=True)
     parser.add_argument("--image-neighbours", nargs="+", type=int, default=[8, 1])
+    parser.add_argument(
+        "--weights",
+        nargs="+",
+        type=weight_pair,
+        default=list(WEIGHTS),
+        help="(student, geometric) weight pairs as S/G, e.g. 1/1 1/0.5",
+    )
+    parser.add_argument("--standardisations", nargs="+", choices=STANDARDISATIONS, default=STANDARDISATIONS)
     args = parser.parse_args()
 
-    variants = [(how, w, m) for m in args.image_neighbours for how in STANDARDISATIONS for w in WEIGHTS]
+    variants = [
+        (how, w, m) for m in args.image_neighbours for how in args.standardisations for w in args.weights
+    ]
     print(f"{'category':10} " + " ".join(f"{f'{h} {a:g}/{b:g} nn{m}':>19}" for h, (a, b), m in variants))
     totals = {v: [] for v in variants}
     for category in args.categories:
