@@ -14,7 +14,7 @@ Presets
            decoder m = 256 points, 8 decoded descriptors per step, 40 epochs with a cosine decay
            (about 20 minutes on 2 idle cores). Student: about 4000 optimizer steps whatever
            the scan count (``StudentConfig.steps``), cosine decay; 2.5-3 minutes on 2 cores.
-           1000 steps (the earlier setting) left the validation loss 4-6x above where 4000 take
+           1000 steps (the earlier setting) left the validation loss 3-10x above where 4000 take
            it, and the student's error alone far weaker on held-out families (README).
 ``tiny``   For unit tests only: n = 256, k = 8, d = 16, a handful of scenes and epochs.
 """
