@@ -3,13 +3,15 @@
 For each category of an MVTec-layout dataset, trains the shipped-teacher student (and, with
 ``--random-teacher``, the paper's random-teacher ablation) for ``--steps`` optimizer steps,
 evaluates the shipped scorer (``fused``) and 3D-ST alone (``student``) on the test split, and
-appends one JSON line per category to ``--jsonl``: AU-PRO@0.3 and image AUROC per scoring, the
-training seconds and the final validation loss. Everything else is the accuracy benchmark's
-(``benchmarks/accuracy.py``): same preset, same shipped teacher, same evaluation. This is how the
-cpu preset's step budget was checked (README, "Student training length"):
+appends one JSON line per category to ``--jsonl``: AU-PRO@0.3 and image AUROC per scoring (and
+per defect type, each against the good scans alone), the training seconds and the final
+validation loss; ``--btf`` adds the BTF peer baseline on the same sampled points. Everything else
+is the accuracy benchmark's (``benchmarks/accuracy.py``): same preset, same shipped teacher, same
+evaluation. This is how the cpu preset's step budget was checked (README, "Student training
+length"):
 
     python benchmarks/student_steps.py --data DATA --runs RUNS --steps 4000 --jsonl steps.jsonl \
-        [--random-teacher] [--map-sigma 0] [--categories ...]
+        [--random-teacher] [--btf] [--map-sigma 0] [--categories ...]
 
 ``--map-sigma 0`` scores raw maps, as the accuracy tables made before the map blur did.
 """
@@ -28,10 +30,15 @@ def last_val_loss(run: Path) -> float:
     return float(json.loads(lines[-1])["val_loss"])
 
 
+def summary(result) -> dict:
+    return {"au_pro_0.3": result.headline, "i_auroc": result.i_auroc, "by_defect": result.by_defect}
+
+
 def main() -> None:
     import torch
 
     from st3d_edge.config import get_preset
+    from st3d_edge.evaluation.btf import evaluate_btf
     from st3d_edge.evaluation.maps import MAP_SIGMA
     from st3d_edge.evaluation.runner import evaluate_category
     from st3d_edge.teachers import shipped_teacher
@@ -44,6 +51,7 @@ def main() -> None:
     parser.add_argument("--jsonl", type=Path, required=True, help="one line per category is appended")
     parser.add_argument("--categories", nargs="+", default=None)
     parser.add_argument("--random-teacher", action="store_true", help="the random-teacher ablation")
+    parser.add_argument("--btf", action="store_true", help="also fit and evaluate the BTF baseline")
     parser.add_argument("--map-sigma", type=float, default=MAP_SIGMA)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -91,7 +99,13 @@ def main() -> None:
                 progress=False,
                 map_sigma=args.map_sigma,
             )
-            record[scoring] = {"au_pro_0.3": result.headline, "i_auroc": result.i_auroc}
+            record[scoring] = summary(result)
+        if args.btf:
+            m = preset.model
+            result = evaluate_btf(
+                args.data, category, m.n, m.k, sampler=m.sampler, progress=False, map_sigma=args.map_sigma
+            )
+            record["btf"] = summary(result)
         with open(args.jsonl, "a") as fh:
             fh.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)

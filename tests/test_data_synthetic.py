@@ -73,7 +73,7 @@ def test_render_shortcuts_change_nothing(monkeypatch):
         assert_close(getattr(culled, field), getattr(every_ray, field), **EXACT, what=field)
 
 
-CASES = list(zip(synthetic.DEFECTS, ["cookie", "tire", "potato", "bagel", "foam"], strict=True))
+CASES = list(zip(synthetic.DEFECTS, ["cookie", "tire", "potato", "bagel", "foam", "bracket"], strict=True))
 
 
 @pytest.mark.parametrize(("kind", "category"), CASES)

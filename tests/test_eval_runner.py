@@ -137,6 +137,37 @@ def test_an_oracle_scorer_is_rated_perfect_at_image_level(tiny):
     assert result.au_pro[0.3] > 0.9
 
 
+def test_each_defect_type_is_measured_against_the_good_scans_alone(tiny):
+    """An oracle for the first defect type only: that type is found, the other is not."""
+    from st3d_edge.data.synthetic import DEFECTS
+    from st3d_edge.evaluation.report import mean_result
+
+    data, _ = tiny
+    scans = [read_scan(p) for p in scan_paths(data, "foam", "test")]
+    seen = {id(s.points): s.defect == DEFECTS[0] and s.gt[s.pixels[:, 0], s.pixels[:, 1]] for s in scans}
+
+    def half_oracle(points):
+        from st3d_edge.geometry.knn import knn_indices
+
+        labels = seen[id(points)]
+        scores = labels.astype(float) if labels is not False else np.zeros(len(points))
+        return np.arange(len(points)), knn_indices(points, 4), scores
+
+    result = evaluate_scans(scans, half_oracle, category="foam", method="oracle", progress=False)
+    assert sorted(result.by_defect) == sorted(DEFECTS[:2])
+    found, missed = result.by_defect[DEFECTS[0]], result.by_defect[DEFECTS[1]]
+    assert found["i_auroc"] == 1.0 and found["au_pro"] > 0.9
+    assert missed["i_auroc"] == 0.5 and missed["au_pro"] < 0.2
+    # each row is the whole-category metric of the good scans plus that type
+    only_found = evaluate_scans(
+        [s for s in scans if s.defect in (None, DEFECTS[0])], half_oracle, category="foam", progress=False
+    )
+    assert only_found.by_defect == {}, "one defect type: no breakdown"
+    assert found == {"au_pro": only_found.au_pro[0.3], "i_auroc": only_found.i_auroc}
+    twice = mean_result([result, result])
+    assert twice.by_defect == result.by_defect
+
+
 def test_cli_writes_tables_maps_and_plot(tiny, tmp_path):
     data, runs = tiny
     out = tmp_path / "report"

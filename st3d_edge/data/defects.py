@@ -8,9 +8,11 @@ Sizes are chosen so that every defect spans several pixels even in a 64 px image
 - crack: a jagged V-groove, three segments 15-22 mm long in all, 2.2-3 mm wide, 2-4 mm deep.
 - hole: a round through-hole, radius 3.5-5 mm, down to the table.
 - cut: a straight flat-bottomed slot, 12-20 mm long, 2.5-3.5 mm wide, 4-6 mm deep.
+- chip: material broken off an edge: a rough scoop, radius 3-5 mm, 2-4 mm deep, centred where the
+  part's surface drops steeply (a wall's top edge, a rounded flank), so it opens sideways.
 
-Every defect is centred on the upper part of the surface (where the part is at least 60 % of its
-highest point), so it lies on the part rather than on the table. Outside its support the edit
+Every defect but the chip is centred on the upper part of the surface (where the part is at least
+60 % of its highest point), so it lies on the part rather than on the table. Outside its support the edit
 returns the height unchanged, bit for bit.
 """
 
@@ -43,6 +45,24 @@ def _surface_point(rng: np.random.Generator, part: Part, grid: int = 96) -> tupl
     u, v = np.meshgrid(axis, axis, indexing="ij")
     h = part.height(u.ravel(), v.ravel())
     candidates = np.flatnonzero(h >= 0.6 * h.max())
+    i = int(rng.choice(candidates))
+    return float(u.ravel()[i]), float(v.ravel()[i])
+
+
+def _edge_point(rng: np.random.Generator, part: Part, grid: int = 96) -> tuple[float, float]:
+    """A random point on an upper edge: at least 40 % of the highest point, with a drop to a grid
+    neighbour at least as large as the grid step (steeper than 45 degrees); the steepest such
+    tenth of the surface if the part has no edge that sharp."""
+    axis = np.linspace(-part.radius, part.radius, grid)
+    u, v = np.meshgrid(axis, axis, indexing="ij")
+    h = part.height(u.ravel(), v.ravel()).reshape(grid, grid)
+    padded = np.pad(h, 1)  # zero beyond the footprint: the table
+    lowest = np.minimum.reduce([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
+    drop = (h - lowest).ravel()
+    high = np.flatnonzero(h.ravel() >= 0.4 * h.max())
+    candidates = high[drop[high] >= axis[1] - axis[0]]
+    if candidates.size == 0:
+        candidates = high[drop[high] >= np.quantile(drop[high], 0.9)]
     i = int(rng.choice(candidates))
     return float(u.ravel()[i]), float(v.ravel()[i])
 
@@ -125,11 +145,37 @@ def _cut(rng, part, cu, cv) -> tuple[float, Edit]:
     return float(np.hypot(length / 2, width / 2)), edit
 
 
-_EDITS = {"dent": _dent, "contamination": _contamination, "crack": _crack, "hole": _hole, "cut": _cut}
+def _chip(rng, part, cu, cv) -> tuple[float, Edit]:
+    radius = rng.uniform(0.003, 0.005)
+    depth = rng.uniform(0.002, 0.004)
+    top = float(part.height(np.array([cu]), np.array([cv]))[0])
+    # A fracture is not round: the scoop's radius wobbles with the direction (three harmonics).
+    harmonics = np.arange(2, 5)
+    amplitude = rng.uniform(0.03, 0.08, harmonics.size)
+    phase = rng.uniform(0, 2 * np.pi, harmonics.size)
+
+    def edit(u, v, h):
+        angle = np.arctan2(v - cv, u - cu)
+        wobble = 1.0 + np.sum(amplitude * np.sin(harmonics * angle[..., None] + phase), axis=-1)
+        r2 = ((u - cu) ** 2 + (v - cv) ** 2) / (radius * wobble) ** 2
+        floor = np.maximum(top - depth * np.sqrt(np.maximum(1.0 - r2, 0.0)), 0.0)
+        return np.where((r2 < 1.0) & (h > floor), floor, h)
+
+    return radius * (1.0 + float(amplitude.sum())), edit
+
+
+_EDITS = {
+    "dent": _dent,
+    "contamination": _contamination,
+    "crack": _crack,
+    "hole": _hole,
+    "cut": _cut,
+    "chip": _chip,
+}
 
 
 def draw_defect(kind: str, rng: np.random.Generator, part: Part) -> Defect:
     """A random defect of ``kind`` on ``part``."""
-    cu, cv = _surface_point(rng, part)
+    cu, cv = (_edge_point if kind == "chip" else _surface_point)(rng, part)
     reach, edit = _EDITS[kind](rng, part, cu, cv)
     return Defect(kind, (cu, cv), reach, edit)

@@ -39,6 +39,9 @@ class CategoryResult:
     peak_gpu_mb: float | None = None
     limit_curve: list[float] = field(default_factory=list)  # AU-PRO at CURVE_LIMITS
     map_sigma: float | None = None  # the maps' Gaussian blur (st3d_edge.evaluation.maps.blur_map)
+    # Each defect type against the good scans alone: {type: {"au_pro": AU-PRO@HEADLINE_LIMIT,
+    # "i_auroc": ...}}; empty when the test split has a single defect type.
+    by_defect: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def headline(self) -> float:
@@ -68,7 +71,20 @@ def mean_result(results: list[CategoryResult]) -> CategoryResult:
         peak_gpu_mb=max(gpu) if gpu else None,
         limit_curve=list(np.mean(curves, axis=0)) if all(curves) else [],
         map_sigma=results[0].map_sigma if len({r.map_sigma for r in results}) == 1 else None,
+        by_defect=_mean_by_defect(results),
     )
+
+
+def _mean_by_defect(results: list[CategoryResult]) -> dict[str, dict[str, float]]:
+    """The per-defect-type metrics averaged over the categories that have that type."""
+    kinds = sorted({kind for r in results for kind in r.by_defect})
+    return {
+        kind: {
+            metric: float(np.mean([r.by_defect[kind][metric] for r in results if kind in r.by_defect]))
+            for metric in ("au_pro", "i_auroc")
+        }
+        for kind in kinds
+    }
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

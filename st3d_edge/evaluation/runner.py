@@ -35,7 +35,7 @@ import numpy as np
 from st3d_edge.errors import MissingExtraError, file_error
 from st3d_edge.evaluation.auroc import image_auroc
 from st3d_edge.evaluation.maps import MAP_SIGMA, blur_map, map_path, point_map, scores_to_map, write_map
-from st3d_edge.evaluation.pro import LIMITS, au_pro_at_limits, pro_curve
+from st3d_edge.evaluation.pro import HEADLINE_LIMIT, LIMITS, au_pro_at_limits, pro_curve
 from st3d_edge.evaluation.report import CURVE_LIMITS, CategoryResult
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 
@@ -77,6 +77,20 @@ def score_scan(
     fill_ms = 1000.0 * (time.perf_counter() - start)
     score = image_score(scan.points[idx], scores, knn, neighbours=min(image_neighbours, knn.shape[1]))
     return ScanOutcome(scan.path, scan.defect, anomaly_map, gt, score, infer_ms, fill_ms)
+
+
+def metrics_by_defect(outcomes: list[ScanOutcome]) -> dict[str, dict[str, float]]:
+    """AU-PRO@HEADLINE_LIMIT and image AUROC of each defect type against the good scans alone
+    (which type a method misses); empty unless the scans hold two or more defect types."""
+    kinds = sorted({o.defect for o in outcomes if o.defect is not None})
+    if len(kinds) < 2:
+        return {}
+    good = [o for o in outcomes if o.defect is None]
+    table = {}
+    for kind in kinds:
+        au_pro, _, auroc = metrics(good + [o for o in outcomes if o.defect == kind])
+        table[kind] = {"au_pro": au_pro[HEADLINE_LIMIT], "i_auroc": auroc}
+    return table
 
 
 def metrics(outcomes: list[ScanOutcome]) -> tuple[dict[float, float], list[float], float]:
@@ -135,6 +149,7 @@ def evaluate_scans(
     if not outcomes:
         raise ValueError(f"no test scans for {category}")
     au_pro, curve, auroc = metrics(outcomes)
+    by_defect = metrics_by_defect(outcomes)
     return CategoryResult(
         category=category,
         method=method,
@@ -148,6 +163,7 @@ def evaluate_scans(
         peak_gpu_mb=peak_gpu_mb() if peak_gpu_mb else None,
         limit_curve=curve,
         map_sigma=map_sigma,
+        by_defect=by_defect,
     )
 
 
