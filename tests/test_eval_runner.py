@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from st3d_edge.cli import app
 from st3d_edge.data.mvtec import read_scan, scan_paths
+from st3d_edge.data.synthetic import DEFECTS
 from st3d_edge.evaluation.maps import MAP_SIGMA, blur_map, scores_to_map
 from st3d_edge.evaluation.pro import LIMITS, au_pro
 from st3d_edge.evaluation.runner import evaluate_category, evaluate_scans
@@ -25,7 +26,7 @@ def tiny(tmp_path_factory):
     import torch
 
     from st3d_edge.config import get_preset
-    from st3d_edge.data.synthetic import DEFECTS, write_dataset
+    from st3d_edge.data.synthetic import write_dataset
     from st3d_edge.train.student import train_category
 
     torch.set_num_threads(2)
@@ -139,8 +140,7 @@ def test_an_oracle_scorer_is_rated_perfect_at_image_level(tiny):
 
 def test_each_defect_type_is_measured_against_the_good_scans_alone(tiny):
     """An oracle for the first defect type only: that type is found, the other is not."""
-    from st3d_edge.data.synthetic import DEFECTS
-    from st3d_edge.evaluation.report import mean_result
+    from st3d_edge.evaluation.report import format_defect_table, mean_result
 
     data, _ = tiny
     scans = [read_scan(p) for p in scan_paths(data, "foam", "test")]
@@ -166,6 +166,10 @@ def test_each_defect_type_is_measured_against_the_good_scans_alone(tiny):
     assert found == {"au_pro": only_found.au_pro[0.3], "i_auroc": only_found.i_auroc}
     twice = mean_result([result, result])
     assert twice.by_defect == result.by_defect
+    table = format_defect_table([result]).splitlines()
+    assert table[1].split() == ["category", *sorted(DEFECTS[:2])] and table[3].startswith("foam")
+    assert "1.000 / 1.000" in table[3] and "0.500" in table[3]
+    assert format_defect_table([only_found]) == ""
 
 
 def test_cli_writes_tables_maps_and_plot(tiny, tmp_path):
@@ -182,6 +186,12 @@ def test_cli_writes_tables_maps_and_plot(tiny, tmp_path):
     assert (out / "evaluation.csv").read_text().splitlines()[0].startswith("category,scans,AU-PRO@0.01")
     assert (out / "pro_vs_limit.png").read_bytes()[:4] == b"\x89PNG"
     assert len(list((out / "maps" / "tire" / "test").glob("*/*.tiff"))) == 4
+    kinds = report["categories"][0]["by_defect"]
+    assert sorted(kinds) == sorted(DEFECTS[:2]) and report["mean"]["by_defect"] == kinds
+    below = result.stdout.split("by defect type", 1)[1]
+    row = next(line for line in below.splitlines() if line.startswith("tire "))
+    first = kinds[sorted(kinds)[0]]
+    assert f"{first['au_pro']:.3f} / {first['i_auroc']:.3f}" in row
 
 
 def test_cli_category_without_model_fails_clearly(tiny, tmp_path):

@@ -143,7 +143,12 @@ def evaluate_command(
         out_dir = out or workdir / "evaluation"
         maps_dir = None if no_maps else (maps or out_dir / "maps")
 
-        from st3d_edge.evaluation.report import format_table, plot_pro_vs_limit, write_reports
+        from st3d_edge.evaluation.report import (
+            format_defect_table,
+            format_table,
+            plot_pro_vs_limit,
+            write_reports,
+        )
         from st3d_edge.evaluation.runner import evaluate_category
         from st3d_edge.train.common import torch_threads
         from st3d_edge.train.distributed import resolve_device
@@ -182,6 +187,8 @@ def evaluate_command(
         stdout.print(
             format_table(results, f"3D-ST ({how}) on {data} ({device_name})"), highlight=False, markup=False
         )
+        if by_defect := format_defect_table(results):
+            stdout.print(by_defect, highlight=False, markup=False)
         if maps_dir is not None:
             wrote(maps_dir, f"anomaly maps ({sum(r.scans for r in results)} TIFFs)")
         for path in write_reports(results, out_dir):

@@ -119,16 +119,41 @@ def format_table(results: list[CategoryResult], title: str = "") -> str:
     rows = [table_row(r) for r in results]
     if results:
         rows.append(table_row(mean_result(results)))
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+    return _fixed_width(list(COLUMNS), rows, title)
+
+
+def _fixed_width(header: list[str], rows: list[list[str]], title: str = "") -> str:
+    """Left-aligned first column, right-aligned others, a dashed rule under the header."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
 
     def line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
         return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)])
 
     lines = [title] if title else []
-    lines += [line(list(COLUMNS)), line(["-" * w for w in widths])]
+    lines += [line(header), line(["-" * w for w in widths])]
     lines += [line(r) for r in rows]
     return "\n".join(lines)
+
+
+def format_defect_table(results: list[CategoryResult]) -> str:
+    """Each defect type's AU-PRO@HEADLINE_LIMIT / image AUROC against the good scans alone, per
+    category and mean; empty when no category has two or more defect types."""
+    kinds = sorted({kind for r in results for kind in r.by_defect})
+    if not kinds:
+        return ""
+
+    def cell(result: CategoryResult, kind: str) -> str:
+        if kind not in result.by_defect:
+            return "-"
+        metrics = result.by_defect[kind]
+        return f"{_fmt(metrics['au_pro'])} / {_fmt(metrics['i_auroc'])}"
+
+    rows = [r for r in results if r.by_defect] + [mean_result(results)]
+    title = f"by defect type, each against the good scans: AU-PRO@{HEADLINE_LIMIT:g} / I-AUROC"
+    return _fixed_width(
+        ["category", *kinds], [[r.category] + [cell(r, k) for k in kinds] for r in rows], title
+    )
 
 
 def _plain(result: CategoryResult) -> dict:
