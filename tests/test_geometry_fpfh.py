@@ -89,3 +89,46 @@ def test_one_wide_query_gives_each_neighbourhood():
     for radius, nn in [(0.2, 40), (0.1, 12), (0.05, 40)]:
         idx, _ = fpfh.radius_neighbours(cloud, radius, nn)
         np.testing.assert_array_equal(fpfh.within(wide_idx, wide_dist, radius, nn), idx)
+
+
+def _grid_clouds():
+    rng = np.random.default_rng(5)
+    scattered = rng.uniform(-0.02, 0.02, (900, 3)) + [0.0, 0.0, 0.4]
+    holes = patch(6, side=30, bump=True).astype(np.float64)
+    holes = holes[rng.random(len(holes)) > 0.2]
+    duplicated = np.vstack([holes, holes[:50]])  # the point itself must stay column 0
+    lines = np.zeros((200, 3))
+    lines[:, 0] = np.arange(200) * 1e-3  # a 1D cloud: two of the grid's dimensions are one cell
+    clouds = {"scattered": scattered, "holes": holes, "duplicated": duplicated, "line": lines}
+    return {name: c.astype(np.float32).astype(np.float64) for name, c in clouds.items()}  # as searched
+
+
+@pytest.mark.parametrize("name", ["scattered", "holes", "duplicated", "line"])
+@pytest.mark.parametrize(("radius", "nn"), [(0.0015, 100), (0.004, 12), (0.02, 40)])
+def test_grid_radius_search_matches_the_kdtree(name, radius, nn):
+    cloud = _grid_clouds()[name]
+    fast_idx, fast_dist = fpfh.radius_neighbours(cloud, radius, nn, grid=True)
+    slow_idx, slow_dist = fpfh.radius_neighbours(cloud, radius, nn, grid=False)
+    assert fast_idx.shape == slow_idx.shape == (len(cloud), min(nn, len(cloud)))
+    np.testing.assert_array_equal(fast_dist, slow_dist)
+    assert (fast_idx[:, 0] == np.arange(len(cloud))).all(), "itself first"
+    # equidistant neighbours may come in either order, and either may be cut at max_nn: below
+    # each row's farthest distance the two agree as sets, and every reported distance is true
+    for row in np.flatnonzero(~(fast_idx == slow_idx).all(axis=1)):
+        finite = np.isfinite(fast_dist[row])
+        last = fast_dist[row][finite].max()
+        inner = [set(i[row][(d[row] < last)]) for i, d in ((fast_idx, fast_dist), (slow_idx, slow_dist))]
+        assert inner[0] == inner[1]
+        j = fast_idx[row][finite]
+        np.testing.assert_array_equal(
+            np.sqrt(((cloud[j] - cloud[row]) ** 2).sum(axis=1)), fast_dist[row][finite]
+        )
+
+
+def test_a_cloud_too_sparse_for_the_grid_goes_to_the_kdtree():
+    from st3d_edge.geometry.grid_radius import grid_radius_neighbours
+
+    cloud = np.array([[0.0, 0.0, 0.0], [1e9, 1e9, 1e9], [1e-12, 0.0, 0.0]])
+    assert grid_radius_neighbours(cloud, 1e-9, 3) is None
+    idx, dist = fpfh.radius_neighbours(cloud, 1e-9, 3, grid=True)
+    assert idx[0].tolist() == [0, 2, 3] and idx[1].tolist() == [1, 3, 3] and np.isinf(dist[1, 1:]).all()
