@@ -34,27 +34,15 @@ NORMAL_RADIUS_S = 2.0
 FEATURE_RADIUS_S = 5.0
 
 
-def radius_neighbours(
-    points: np.ndarray, radius: float, max_nn: int, grid: bool | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def radius_neighbours(points: np.ndarray, radius: float, max_nn: int) -> tuple[np.ndarray, np.ndarray]:
     """(int64[m, K] indices, float64[m, K] distances) of up to ``max_nn`` points within ``radius``.
 
     Column 0 is the point itself; missing entries hold index ``m`` and distance ``inf``; a
     point at exactly ``radius`` is outside (cKDTree's rule, which :func:`within` keeps).
-    ``grid``: numba's uniform-grid search (:mod:`st3d_edge.geometry.grid_radius`, several times
-    faster) or the kd-tree (the reference the tests compare with); None picks the grid when
-    numba is installed.
     """
     from st3d_edge.geometry.kdtree import query_nearest
-    from st3d_edge.numba_support import numba_available
 
     cloud = as_cloud(points)
-    if numba_available() if grid is None else grid:
-        from st3d_edge.geometry.grid_radius import grid_radius_neighbours
-
-        found = grid_radius_neighbours(cloud, radius, max_nn)
-        if found is not None:
-            return found
     dist, idx = query_nearest(cloud, cloud, min(max_nn, len(cloud)), radius=radius)
     return idx, dist
 
@@ -94,7 +82,7 @@ def estimate_normals(
     ``kernels`` as for :func:`fpfh`."""
     cloud = as_cloud(points).astype(np.float64)
     if idx is None:
-        idx, _ = radius_neighbours(cloud, radius, max_nn, grid=kernels)
+        idx, _ = radius_neighbours(cloud, radius, max_nn)
     cov = _covariances(cloud, idx, kernels)
     _, vectors = np.linalg.eigh(cov)
     normals = vectors[:, :, 0]
@@ -190,9 +178,7 @@ def fpfh(
     cloud = as_cloud(points).astype(np.float64)
     m = len(cloud)
     # one kd-tree query serves both neighbourhoods
-    idx, dist = radius_neighbours(
-        cloud, max(normal_radius, feature_radius), max(normal_nn, feature_nn), grid=use_kernels
-    )
+    idx, dist = radius_neighbours(cloud, max(normal_radius, feature_radius), max(normal_nn, feature_nn))
     normals = estimate_normals(
         cloud, normal_radius, normal_nn, within(idx, dist, normal_radius, normal_nn), use_kernels
     )
@@ -233,13 +219,13 @@ def fpfh_reference(
     cloud = as_cloud(points).astype(np.float64)
     m = len(cloud)
     normals = np.zeros((m, 3))
-    n_idx, _ = radius_neighbours(cloud, normal_radius, normal_nn, grid=False)
+    n_idx, _ = radius_neighbours(cloud, normal_radius, normal_nn)
     for i in range(m):
         nb = cloud[[j for j in n_idx[i] if j < m]]
         cov = np.cov(nb.T, bias=True) if len(nb) > 1 else np.zeros((3, 3))
         vec = np.linalg.eigh(cov)[1][:, 0]
         normals[i] = -vec if vec @ -cloud[i] < 0.0 else vec
-    idx, dist = radius_neighbours(cloud, feature_radius, feature_nn, grid=False)
+    idx, dist = radius_neighbours(cloud, feature_radius, feature_nn)
     own = np.zeros((m, 3 * BINS))
     for i in range(m):
         nbrs = [j for j in idx[i, 1:] if j < m]
