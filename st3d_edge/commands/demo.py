@@ -152,6 +152,6 @@ def register(app: typer.Typer) -> None:
         category: Annotated[str, typer.Option("--category", help="Synthetic category.")] = "tire",
         seed: Annotated[int, typer.Option("--seed", help="Seed for data and training.")] = 0,
     ) -> None:
-        """Synthesize data, pretrain, train, evaluate, export and infer: the whole job, end to end."""
+        """Synthesize data, train on the shipped teacher, evaluate, export and infer: the whole job."""
         with user_errors():
             run_demo(workdir, preset.value, category, seed)
