@@ -39,12 +39,17 @@ class Defect:
     edit: Edit  # (u, v, h) -> edited h, all in the part frame
 
 
-def _surface_point(rng: np.random.Generator, part: Part, grid: int = 96) -> tuple[float, float]:
-    """A random point on the upper part of the surface (at least 60 % of the highest point)."""
+def _height_grid(part: Part, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(u, v, h): a grid x grid lattice over the part's footprint and its heights."""
     axis = np.linspace(-part.radius, part.radius, grid)
     u, v = np.meshgrid(axis, axis, indexing="ij")
-    h = part.height(u.ravel(), v.ravel())
-    candidates = np.flatnonzero(h >= 0.6 * h.max())
+    return u, v, part.height(u.ravel(), v.ravel()).reshape(grid, grid)
+
+
+def _surface_point(rng: np.random.Generator, part: Part, grid: int = 96) -> tuple[float, float]:
+    """A random point on the upper part of the surface (at least 60 % of the highest point)."""
+    u, v, h = _height_grid(part, grid)
+    candidates = np.flatnonzero(h.ravel() >= 0.6 * h.max())
     i = int(rng.choice(candidates))
     return float(u.ravel()[i]), float(v.ravel()[i])
 
@@ -53,14 +58,12 @@ def _edge_point(rng: np.random.Generator, part: Part, grid: int = 96) -> tuple[f
     """A random point on an upper edge: at least 40 % of the highest point, with a drop to a grid
     neighbour at least as large as the grid step (steeper than 45 degrees); the steepest such
     tenth of the surface if the part has no edge that sharp."""
-    axis = np.linspace(-part.radius, part.radius, grid)
-    u, v = np.meshgrid(axis, axis, indexing="ij")
-    h = part.height(u.ravel(), v.ravel()).reshape(grid, grid)
+    u, v, h = _height_grid(part, grid)
     padded = np.pad(h, 1)  # zero beyond the footprint: the table
     lowest = np.minimum.reduce([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
     drop = (h - lowest).ravel()
     high = np.flatnonzero(h.ravel() >= 0.4 * h.max())
-    candidates = high[drop[high] >= axis[1] - axis[0]]
+    candidates = high[drop[high] >= u[1, 0] - u[0, 0]]
     if candidates.size == 0:
         candidates = high[drop[high] >= np.quantile(drop[high], 0.9)]
     i = int(rng.choice(candidates))
@@ -164,18 +167,20 @@ def _chip(rng, part, cu, cv) -> tuple[float, Edit]:
     return radius * (1.0 + float(amplitude.sum())), edit
 
 
-_EDITS = {
-    "dent": _dent,
-    "contamination": _contamination,
-    "crack": _crack,
-    "hole": _hole,
-    "cut": _cut,
-    "chip": _chip,
+# Where each kind is centred, and the edit it makes there.
+_KINDS = {
+    "dent": (_surface_point, _dent),
+    "contamination": (_surface_point, _contamination),
+    "crack": (_surface_point, _crack),
+    "hole": (_surface_point, _hole),
+    "cut": (_surface_point, _cut),
+    "chip": (_edge_point, _chip),
 }
 
 
 def draw_defect(kind: str, rng: np.random.Generator, part: Part) -> Defect:
     """A random defect of ``kind`` on ``part``."""
-    cu, cv = (_edge_point if kind == "chip" else _surface_point)(rng, part)
-    reach, edit = _EDITS[kind](rng, part, cu, cv)
+    centre, make = _KINDS[kind]
+    cu, cv = centre(rng, part)
+    reach, edit = make(rng, part, cu, cv)
     return Defect(kind, (cu, cv), reach, edit)

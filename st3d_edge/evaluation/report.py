@@ -139,9 +139,10 @@ def _fixed_width(header: list[str], rows: list[list[str]], title: str = "") -> s
 def format_defect_table(results: list[CategoryResult]) -> str:
     """Each defect type's AU-PRO@HEADLINE_LIMIT / image AUROC against the good scans alone, per
     category and mean; empty when no category has two or more defect types."""
-    kinds = sorted({kind for r in results for kind in r.by_defect})
-    if not kinds:
+    mean = mean_result(results) if results else None
+    if mean is None or not mean.by_defect:
         return ""
+    kinds = list(mean.by_defect)  # every category's types, sorted
 
     def cell(result: CategoryResult, kind: str) -> str:
         if kind not in result.by_defect:
@@ -149,7 +150,7 @@ def format_defect_table(results: list[CategoryResult]) -> str:
         metrics = result.by_defect[kind]
         return f"{_fmt(metrics['au_pro'])} / {_fmt(metrics['i_auroc'])}"
 
-    rows = [r for r in results if r.by_defect] + [mean_result(results)]
+    rows = [r for r in results if r.by_defect] + [mean]
     title = f"by defect type, each against the good scans: AU-PRO@{HEADLINE_LIMIT:g} / I-AUROC"
     return _fixed_width(
         ["category", *kinds], [[r.category] + [cell(r, k) for k in kinds] for r in rows], title
