@@ -212,8 +212,8 @@ def test_an_interrupted_category_leaves_nothing_behind(tmp_path, monkeypatch):
 
 
 def test_bad_names_and_sizes_are_user_errors(tmp_path):
-    with pytest.raises(St3dError, match="unknown name.*gear"):
-        synthetic.write_dataset(tmp_path, categories=["gear"], progress=False)
+    with pytest.raises(St3dError, match="unknown name.*teapot"):
+        synthetic.write_dataset(tmp_path, categories=["teapot"], progress=False)
     with pytest.raises(St3dError, match="unknown name.*scratch"):
         synthetic.write_dataset(tmp_path, defects=["scratch"], progress=False)
     with pytest.raises(St3dError, match="too small"):

@@ -16,5 +16,7 @@ CATEGORIES = (
     "stepblock",
     "connector",
     "flange",
+    "heatsink",
+    "gear",
 )
 DEFECTS = ("dent", "contamination", "crack", "hole", "cut", "chip")

@@ -329,6 +329,60 @@ def make_flange(rng: np.random.Generator) -> Part:
     return Part(height, float(r_plate), float(hub))
 
 
+def make_heatsink(rng: np.random.Generator) -> Part:
+    """A finned heat sink: a base plate carrying a row of thin, tall, parallel fins.
+
+    The channels between the fins are deeper than wide, so their floors lie mostly in the
+    projector's shadow, and each fin top is a ridge only a few sampled points across: the family
+    with the most rims per square centimetre.
+    """
+    a = rng.uniform(0.016, 0.020)  # half length along u, across the fins
+    b = rng.uniform(0.012, 0.016)  # half width along v, along the fins
+    base = rng.uniform(0.0025, 0.004)
+    fins = int(rng.integers(5, 8))
+    pitch = 2 * a / fins
+    fin_half = rng.uniform(0.18, 0.25) * pitch
+    fin_top = base + rng.uniform(0.006, 0.009)
+
+    def height(u, v):
+        inside = (np.abs(u) < a) & (np.abs(v) < b)
+        centre = (np.floor((u + a) / pitch) + 0.5) * pitch - a
+        on_fin = np.abs(u - centre) < fin_half
+        return np.where(inside, np.where(on_fin, fin_top, base), 0.0)
+
+    return Part(height, float(np.hypot(a, b)), float(fin_top))
+
+
+def make_gear(rng: np.random.Generator) -> Part:
+    """A spur gear lying flat: a toothed disc with a raised hub, a through bore and a keyway.
+
+    A periodic outline of short steep flanks all round, inside it a round hub wall and a bore
+    with one rectangular notch: repeated sharp detail that a defect has to stand out from.
+    """
+    r_root = rng.uniform(0.013, 0.016)
+    depth = rng.uniform(0.0018, 0.0028)  # tooth height above the root circle
+    teeth = int(rng.integers(14, 22))
+    thick = rng.uniform(0.004, 0.006)
+    r_hub = rng.uniform(0.35, 0.45) * r_root
+    hub = thick + rng.uniform(0.002, 0.004)
+    r_bore = rng.uniform(0.45, 0.6) * r_hub
+    key = rng.uniform(0.25, 0.35) * r_bore  # half width of the keyway
+    phase = rng.uniform(0, 2 * np.pi)
+
+    def height(u, v):
+        r = np.hypot(u, v)
+        theta = np.arctan2(v, u) - phase
+        # 0 in the middle of a tooth, 1 in the middle of a gap; trapezoidal teeth
+        t = np.abs(np.mod(theta * teeth / (2 * np.pi), 1.0) - 0.5) * 2
+        outline = r_root + depth * np.clip((0.75 - t) / 0.3, 0.0, 1.0)
+        x, y = r * np.cos(theta), r * np.sin(theta)
+        keyway = (x > 0) & (np.abs(y) < key) & (x < r_bore + 1.2 * key)
+        solid = (r < outline) & (r >= r_bore) & ~keyway
+        return np.where(solid, np.where(r < r_hub, hub, thick), 0.0)
+
+    return Part(height, float(r_root + depth), float(hub))
+
+
 MAKERS: dict[str, Callable[[np.random.Generator], Part]] = {
     "tire": make_tire,
     "bagel": make_bagel,
@@ -341,4 +395,6 @@ MAKERS: dict[str, Callable[[np.random.Generator], Part]] = {
     "stepblock": make_stepblock,
     "connector": make_connector,
     "flange": make_flange,
+    "heatsink": make_heatsink,
+    "gear": make_gear,
 }

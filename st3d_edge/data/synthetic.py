@@ -57,6 +57,8 @@ ALBEDO = {
     "stepblock": (0.35, 0.4, 0.45),
     "connector": (0.15, 0.15, 0.15),
     "flange": (0.7, 0.7, 0.72),
+    "heatsink": (0.8, 0.8, 0.82),
+    "gear": (0.45, 0.42, 0.38),
 }
 LIGHT = np.array([0.4, -0.3, 1.0]) / np.linalg.norm([0.4, -0.3, 1.0])
 
