@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -48,6 +52,36 @@ def test_numba_scorer_matches_the_float64_reference(tmp_path):
     got = NumbaCpuBackend(path, threads=2).run(points, knn)
     want = reference_scores(teacher, student, S, mu, sigma, points, knn)
     assert_close(got, want, **NETWORK_FLOAT32, what="numba vs float64 reference")
+
+
+_BLAS_THREADS_INSIDE = """
+import json, sys
+import numpy as np
+import threadpoolctl
+from st3d_edge.runtime import cpu_scorer
+seen = []
+inner = cpu_scorer._score
+cpu_scorer._score = lambda *a: seen.append(threadpoolctl.threadpool_info()) or inner(*a)
+backend = cpu_scorer.NumbaCpuBackend(sys.argv[1], threads=2)
+points = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+backend.run(points, np.arange(50)[:, None].repeat(backend.k, 1) % 50)
+print(json.dumps([[p["user_api"], p["num_threads"]] for p in seen[-1]]))
+"""
+
+
+def test_every_blas_runs_one_thread_inside_the_kernels(tmp_path):
+    # numba's np.dot calls a BLAS from the kernel's threads; a BLAS starting threads of its own
+    # there oversubscribes the cores (the same values, 2-3x slower dense layers). A fresh
+    # process, so that nothing but the scorer itself has loaded the BLAS libraries.
+    pytest.importorskip("threadpoolctl")
+    path = export_scorer_onnx(*_pair(), K, tmp_path / "model.onnx")
+    run = subprocess.run(
+        [sys.executable, "-c", _BLAS_THREADS_INSIDE, str(path)], capture_output=True, text=True, check=True
+    )
+    pools = json.loads(run.stdout.strip().splitlines()[-1])
+    blas = [threads for api, threads in pools if api == "blas"]
+    assert len(blas) >= 1, pools
+    assert all(threads == 1 for threads in blas), pools
 
 
 def test_weights_are_read_by_name(tmp_path):
