@@ -27,7 +27,7 @@ fill is also compared with the kd-tree fill on the same samples and scores.
 
     python benchmarks/runtime.py [--repeats 5] [--warmup 1] [--threads 2] [--size 800]
         [--backends numba onnxruntime pytorch] [--scoring fused|student] [--json FILE]
-        [--no-previous-geometry]
+        [--sampler fps|fps-split|...] [--no-previous-geometry]
 """
 
 from __future__ import annotations
@@ -41,12 +41,15 @@ from pathlib import Path
 
 import numpy as np
 
+from st3d_edge.geometry.sampling import SAMPLERS
+
 N, K, D = 64000, 32, 64
 BACKENDS = ("numba", "onnxruntime", "pytorch")
 
 
-def make_bundle(folder: Path, scan_points: np.ndarray, threads: int) -> None:
-    """A random-weight bundle for n, k, d above, and the torch modules beside it (``torch.pt``)."""
+def make_bundle(folder: Path, scan_points: np.ndarray, threads: int, sampler: str = "fps") -> None:
+    """A random-weight bundle for n, k, d above, and the torch modules beside it (``torch.pt``);
+    the pipeline samples every scan with ``sampler``, as the bundle says."""
     import torch
 
     from st3d_edge.export.onnx_graph import export_scorer_onnx
@@ -73,7 +76,7 @@ def make_bundle(folder: Path, scan_points: np.ndarray, threads: int) -> None:
         k=K,
         d=D,
         s=s,
-        sampler="fps",
+        sampler=sampler,
         precision="fp32",
         models={"fp32": "model.onnx"},
         thresholds={},
@@ -261,6 +264,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=800)
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--scoring", choices=("fused", "student"), default="fused")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="fps", help="the bundle's sampler")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--no-previous-geometry", dest="compare_geometry", action="store_false")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -292,7 +296,7 @@ def main() -> None:
             defects=[synthetic.DEFECTS[0]],
         )
         scan_path = next((work / "data").glob("tire/test/*/xyz/*.tiff"))
-        make_bundle(work / "bundle", read_scan(scan_path).points, args.threads)
+        make_bundle(work / "bundle", read_scan(scan_path).points, args.threads, args.sampler)
         if args.scoring == "fused":
             write_bank(
                 work / "geometric", work / "bundle", sorted((work / "data").glob("tire/train/*/xyz/*.tiff"))
@@ -327,6 +331,7 @@ def main() -> None:
     print(
         f"scan {args.size}x{args.size}: {first['valid_points']} valid points -> "
         f"n = {first['sampled_points']}, k = {K}, d = {D} (random weights); scoring {args.scoring}; "
+        f"sampler {args.sampler}; "
         f"{args.repeats} runs after {args.warmup} warm-up, each backend in its own process; "
         f"{args.threads} threads; torch {torch.__version__}"
     )
