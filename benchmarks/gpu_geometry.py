@@ -2,14 +2,13 @@
 
 A synthetic 800 x 800 organized scan (a wavy part on a plane, about 70 % valid pixels, metres),
 n = 64000 samples, k = 32, the 4-neighbour inverse-distance fill to every valid pixel. Stages:
-FPS exact, FPS tiled, FPS split, kNN of the samples, fill. Each cell is the median and p90 over
+FPS exact, FPS tiled, kNN of the samples, fill. Each cell is the median and p90 over
 ``--repeats`` runs after one warm-up (the GPU column also compiles its kernels in the warm-up
 and synchronizes after every stage).
 
 CPU baseline: ``fps`` = fpsample's bucket FPS (exact FPS, the CPU default), ``fps-tiled`` = the
-CPU tiled sampler, ``fps-split`` = bucket FPS in the two halves at once, ``knn`` = cKDTree,
-``fill`` = cKDTree IDW. The numpy ``fps_exact`` reference is O(N n) and would take hours at this
-size, so it is not a baseline.
+CPU tiled sampler, ``knn`` = cKDTree, ``fill`` = cKDTree IDW. The numpy ``fps_exact`` reference
+is O(N n) and would take hours at this size, so it is not a baseline.
 
 Without a GPU the GPU columns say so. ``--simulate`` runs the kernels under numba's CUDA
 simulator on a tiny cloud and checks them against the CPU functions (correctness only: the
@@ -62,14 +61,13 @@ def cpu_stages(points: np.ndarray, n: int, threads: int) -> dict:
     from st3d_edge.geometry.fill import idw_fill
     from st3d_edge.geometry.fps import fps_bucket
     from st3d_edge.geometry.knn import knn_indices
-    from st3d_edge.geometry.tiles import fps_split, fps_tiled
+    from st3d_edge.geometry.tiles import fps_tiled
 
     sampled = points[fps_bucket(points, n)]
     scores = np.random.default_rng(1).random(len(sampled)).astype(np.float32)
     return {
         "fps (exact)": lambda: fps_bucket(points, n),
         "fps-tiled": lambda: fps_tiled(points, n),
-        "fps-split": lambda: fps_split(points, n),
         "knn k=32": lambda: knn_indices(sampled, K, workers=threads),
         "fill": lambda: idw_fill(sampled, scores, points),
     }
@@ -85,7 +83,6 @@ def gpu_stages(points: np.ndarray, n: int):
     stages = {
         "fps (exact)": lambda: geo.sample(cloud, n, "fps-exact"),
         "fps-tiled": lambda: geo.sample(cloud, n, "fps-tiled"),
-        "fps-split": lambda: geo.sample(cloud, n, "fps-split"),
         "knn k=32": lambda: geo.knn(sampled, K),
         "fill": lambda: geo.fill(sampled, scores, cloud),
     }
@@ -139,7 +136,7 @@ def simulate() -> int:
     from st3d_edge.geometry.fill import idw_fill
     from st3d_edge.geometry.fps import fps_exact
     from st3d_edge.geometry.knn import knn_indices
-    from st3d_edge.geometry.tiles import fps_tiled, split_plan
+    from st3d_edge.geometry.tiles import fps_tiled
     from st3d_edge.runtime.cuda import CudaGeometry
 
     points = synthetic_scan(24)  # about 300 points
@@ -151,11 +148,6 @@ def simulate() -> int:
     checks["fps-exact == fps_exact"] = np.array_equal(idx, fps_exact(points, n))
     tiled = geo.to_host(geo.sample(cloud, n, "fps-tiled"))
     checks["fps-tiled == fps_tiled"] = np.array_equal(tiled, fps_tiled(points, n, tile_points=96))
-    split = geo.to_host(geo.sample(cloud, n, "fps-split"))
-    halves = int(np.diff(split_plan(points, n).offsets).max())
-    checks["fps-split == exact FPS per half"] = np.array_equal(
-        split, fps_tiled(points, n, tile_points=halves, topup_fraction=0.0)
-    )
     sampled = points[idx]
     knn = geo.to_host(geo.knn(geo.to_device(sampled), k))
     ref = knn_indices(sampled, k)
