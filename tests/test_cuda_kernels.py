@@ -63,7 +63,7 @@ def test_exact_fps_matches_the_references(geo):
 
 def test_fps_with_fewer_points_than_asked_returns_all_in_order(geo):
     pts = _cloud(20, 1)
-    for sampler in ("fps", "fps-exact", "fps-tiled", "fps-split"):
+    for sampler in ("fps", "fps-exact", "fps-tiled"):
         got = geo.to_host(geo.sample(geo.to_device(pts), 25, sampler))
         assert_close(got, np.arange(20), **EXACT, what=sampler)
 
@@ -88,20 +88,6 @@ def test_tiled_fps_matches_the_tiled_samplers(tile_points):
     got = tiled.to_host(tiled.sample(tiled.to_device(pts), 40, "fps-tiled"))
     assert_close(got, fps_tiled_float32(pts, 40, tile_points), **EXACT, what="vs float32 reference")
     assert_close(got, fps_tiled(pts, 40, tile_points=tile_points), **EXACT, what="vs fps_tiled")
-
-
-def test_split_fps_is_the_tiled_kernel_on_the_split_plan():
-    from st3d_edge.geometry.tiles import fps_tiled, split_plan
-    from st3d_edge.runtime.cuda import CudaGeometry
-
-    pts = _cloud(160, 5)
-    geo = CudaGeometry(threads=32, fps_threads=16)
-    got = geo.to_host(geo.sample(geo.to_device(pts), 40, "fps-split"))
-    plan = split_plan(pts, 40)
-    assert plan.tiles == 2
-    halves = int(np.diff(plan.offsets).max())  # the same plan through fps_tiled's arguments
-    want = fps_tiled(pts, 40, tile_points=halves, topup_fraction=0.0)
-    assert_close(got, want, **EXACT, what="fps-split on the GPU vs exact FPS per half")
 
 
 # ---- kNN -------------------------------------------------------------------------------------

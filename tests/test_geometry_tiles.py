@@ -9,13 +9,11 @@ import pytest
 
 from st3d_edge.geometry.fps import fps_bucket, fps_exact
 from st3d_edge.geometry.sampling import covering_radius
-from st3d_edge.geometry.tiles import SPLIT_TILES, _quota, fps_split, fps_tiled, split_plan, tile_plan
+from st3d_edge.geometry.tiles import _quota, fps_tiled, tile_plan
 from tests.geometry_helpers import assert_same_fps, height_field
 
 # Documented in st3d_edge/geometry/tiles.py: measured 1.03 to 1.10 on height fields.
 TILED_COVERING_FACTOR = 1.25
-# fps-split: 1.002 on an 800 x 800 scan (tiles.py), 1.035-1.042 for 4000 of these 20000 points.
-SPLIT_COVERING_FACTOR = 1.10
 
 
 def _line(n_points: int) -> np.ndarray:
@@ -177,45 +175,3 @@ def test_single_tile_is_plain_fps_plus_second_pass():
     assert plan.tiles == 1
     fast = fps_tiled(cloud, 100, tile_points=10_000, topup_fraction=0.0)
     assert_same_fps(cloud, fast, fps_exact(cloud, 100, start=int(plan.starts[0])), "one tile")
-
-
-# ---- split FPS (two halves at once) ----------------------------------------------------
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_split_is_exact_fps_in_each_half(seed):
-    rng = np.random.default_rng(seed)
-    cloud = rng.random((int(rng.integers(400, 1500)), 3)).astype(np.float32)
-    n = int(rng.integers(20, 300))
-    fast = fps_split(cloud, n)
-    plan = split_plan(cloud, n)
-    assert plan.tiles == SPLIT_TILES and plan.extra == 0
-    assert abs(int(np.diff(plan.offsets)[0]) - int(np.diff(plan.offsets)[1])) <= 1, "halves"
-    assert len(fast) == n and len(np.unique(fast)) == n
-    at = 0
-    for t in range(plan.tiles):
-        members, quota = plan.tile(t), int(plan.quota[t])
-        part = fast[at : at + quota]
-        at += quota
-        assert set(part.tolist()) <= set(members.tolist()), "each half's samples come from that half"
-        # bucket FPS picks its own first point (see fps_bucket); exact FPS from that point
-        local = {int(m): i for i, m in enumerate(members)}
-        reference = members[fps_exact(cloud[members], quota, start=local[int(part[0])])]
-        assert_same_fps(cloud, part, reference, f"seed {seed}, half {t}")
-
-
-@pytest.mark.parametrize("seed", range(2))
-def test_split_covering_radius_within_factor_on_scans(seed):
-    cloud = height_field(20000, seed=seed)
-    exact = covering_radius(cloud, fps_bucket(cloud, 4000))
-    split = covering_radius(cloud, fps_split(cloud, 4000))
-    assert split <= SPLIT_COVERING_FACTOR * exact, f"{split / exact:.3f} times exact"
-
-
-def test_split_small_cases_and_determinism():
-    cloud = np.random.default_rng(11).random((300, 3)).astype(np.float32)
-    assert fps_split(cloud, 300).tolist() == list(range(300))
-    assert fps_split(cloud, 0).tolist() == []
-    assert len(fps_split(cloud, 1)) == 1  # one sample: one tile
-    first = fps_split(cloud, 77)
-    assert all(fps_split(cloud, 77).tolist() == first.tolist() for _ in range(3)), "threads change nothing"

@@ -3,7 +3,7 @@
 * :mod:`.fps`: exact FPS (numpy reference) and fpsample's bucket FPS (the default sampler).
 * :mod:`.tiles`: the tiled sampler: spatial tiles of bounded size, per-tile FPS, a global
   second pass for the seams; :func:`.tiles.tile_plan` is shared with the GPU kernels.
-* :mod:`.sampling`: samplers by name (``fps``, ``fps-exact``, ``fps-tiled``, ``fps-split``), covering radius.
+* :mod:`.sampling`: samplers by name (``fps``, ``fps-exact``, ``fps-tiled``), covering radius.
 * :mod:`.knn`: kNN graph by cKDTree (self in column 0) and its brute-force reference.
 * :mod:`.receptive_field`: R(p) of eq. (2).
 * :mod:`.scale`: the normalization scale s of eq. (4), streamed over clouds.

@@ -3,8 +3,7 @@
 The sampler's name is recorded in configs and in the export manifest, so the training side
 and the edge reduce clouds alike. Names: ``fps`` (fpsample's bucket FPS, exact and fast on
 a CPU; the default), ``fps-exact`` (the numpy reference), ``fps-tiled`` (per-tile FPS with a
-global second pass, designed for the GPU), ``fps-split`` (bucket FPS in the two halves of the
-cloud at once, for a 2-core CPU; see :mod:`st3d_edge.geometry.tiles` for both).
+global second pass, designed for the GPU; see :mod:`st3d_edge.geometry.tiles`).
 """
 
 from __future__ import annotations
@@ -13,15 +12,15 @@ import numpy as np
 
 from st3d_edge.geometry._checks import as_cloud
 
-SAMPLERS = ("fps", "fps-exact", "fps-tiled", "fps-split")
+SAMPLERS = ("fps", "fps-exact", "fps-tiled")
 
 
 def sample_indices(points, n: int, sampler: str = "fps") -> np.ndarray:
     """``min(n, N)`` point indices (int64) chosen by the named sampler."""
     from st3d_edge.geometry.fps import fps_bucket, fps_exact
-    from st3d_edge.geometry.tiles import fps_split, fps_tiled
+    from st3d_edge.geometry.tiles import fps_tiled
 
-    samplers = {"fps": fps_bucket, "fps-exact": fps_exact, "fps-tiled": fps_tiled, "fps-split": fps_split}
+    samplers = {"fps": fps_bucket, "fps-exact": fps_exact, "fps-tiled": fps_tiled}
     if sampler not in samplers:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
     return samplers[sampler](points, n)

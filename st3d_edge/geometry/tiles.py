@@ -31,15 +31,6 @@ have relatively more border); the tests require at most 1.25.
 
 Output order: the tiles' samples, tile by tile in plan order and each in its FPS order, then
 the ``extra`` samples in the order the second pass chose them.
-
-Split FPS (``fps-split``, for a CPU)
-------------------------------------
-The same plan with :data:`SPLIT_TILES` tiles and no second pass: the cloud cut once at the
-median of its longest side, each half sampled by fpsample's bucket FPS (exact FPS inside the
-half) in a thread of its own, so a 2-core CPU runs both halves at once (fpsample releases
-the GIL). Two large tiles have little border: on an 800 x 800 synthetic scan (64000 of 620390
-points) the covering radius was 1.002 times exact FPS's, the nearest-sample spacing the same
-at the median (0.288 mm) and 5 % closer at the 1st percentile (the seam).
 """
 
 from __future__ import annotations
@@ -49,15 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from st3d_edge.geometry._checks import as_cloud, as_count
-from st3d_edge.geometry.fps import distinct_completion, fps_bucket, import_fpsample, trivial_sample
+from st3d_edge.geometry.fps import distinct_completion, import_fpsample, trivial_sample
 
 # A tile is one GPU block's work; 4096 points gives 64 to 128 balanced tiles for 300000 points.
 TILE_POINTS = 4096
 # Share of n sampled by the global second pass (see "Seams").
 TOPUP_FRACTION = 0.05
-# Halves of fps-split: one per core of a 2-core edge CPU. Fixed, not the machine's core count,
-# so that the sample depends on the cloud only.
-SPLIT_TILES = 2
 
 
 @dataclass(frozen=True)
@@ -235,34 +223,3 @@ def fps_tiled(
         parts.append(picked)
     chosen = np.concatenate(parts)
     return np.concatenate([chosen, continue_fps(cloud, chosen, distance, plan.extra)])
-
-
-def split_plan(points, n: int) -> TilePlan:
-    """The plan of ``fps-split``: :data:`SPLIT_TILES` balanced tiles, no second pass."""
-    cloud = as_cloud(points)
-    return tile_plan(cloud, n, tile_points=max(1, -(-len(cloud) // SPLIT_TILES)), topup_fraction=0.0)
-
-
-def fps_split(points, n: int) -> np.ndarray:
-    """The sampler ``fps-split``: bucket FPS in each tile of :func:`split_plan`, in parallel.
-
-    Each tile's FPS is :func:`st3d_edge.geometry.fps.fps_bucket` started from the plan's start
-    (which, as there, fixes a deterministic first point but not that one); the result is
-    the tiles' samples in plan order, whatever order the threads finish in.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    cloud = as_cloud(points)
-    n = as_count(n)
-    done = trivial_sample(len(cloud), n)
-    if done is not None:
-        return done
-    plan = split_plan(cloud, n)
-
-    def sample_tile(t: int) -> np.ndarray:
-        members = plan.tile(t)
-        start = int(np.flatnonzero(members == plan.starts[t])[0])
-        return members[fps_bucket(cloud[members], int(plan.quota[t]), start=start)]
-
-    with ThreadPoolExecutor(max_workers=plan.tiles) as pool:
-        return np.concatenate(list(pool.map(sample_tile, range(plan.tiles))))

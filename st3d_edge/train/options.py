@@ -17,7 +17,6 @@ class SamplerChoice(str, Enum):
     fps = "fps"
     fps_exact = "fps-exact"
     fps_tiled = "fps-tiled"
-    fps_split = "fps-split"
 
 
 def resolve_preset(

@@ -30,8 +30,7 @@ Decisions:
   first point). ``fps-exact`` is identical to ``st3d_edge.geometry.fps.fps_exact`` up to
   float32 near-ties (the kernels measure in float32, the reference in float64).
 - ``n >= N`` returns ``arange(N)``, as every CPU sampler does.
-- ``fps-split`` runs the tiled kernel on the split plan's two tiles, without a second pass.
-- ``fps-tiled`` and ``fps-split`` need the points on the host for the tile plan; ``to_device`` remembers the
+- ``fps-tiled`` needs the points on the host for the tile plan; ``to_device`` remembers the
   host copy of what it uploaded, otherwise the points are downloaded once (an extra sync).
 """
 
@@ -162,8 +161,8 @@ class CudaGeometry:
             raise ValueError(f"n must be >= 0, got {n}")
         if n >= total:
             return self._arange(total)
-        if sampler in ("fps-tiled", "fps-split"):
-            return self._sample_tiled(points, n, sampler)
+        if sampler == "fps-tiled":
+            return self._sample_tiled(points, n)
         return self._sample_exact(points, n)
 
     def _arange(self, total: int) -> Any:
@@ -203,22 +202,12 @@ class CudaGeometry:
         self._run_fps(soa, self._segment_table("fps-segments", [(0, total, n, 0, 0)]), 0, min_dist, positions)
         return self._finish(identity, positions, 0)
 
-    def _sample_tiled(self, points: Any, n: int, sampler: str) -> Any:
-        """Tiles in one launch, then the global second pass (one block) from their distances.
-
-        ``fps-split`` is the same with the split plan's two tiles and no second pass (exact FPS
-        in each half from the plan's start; the CPU's bucket FPS starts elsewhere, as for ``fps``).
-        """
-        from st3d_edge.geometry.tiles import TILE_POINTS, split_plan, tile_plan
+    def _sample_tiled(self, points: Any, n: int) -> Any:
+        """Tiles in one launch, then the global second pass (one block) from their distances."""
         from st3d_edge.runtime.cuda.tiled_plan import segments_for
 
         total = int(points.shape[0])
-        host = self._host_points(points)
-        if sampler == "fps-split":
-            plan = split_plan(host, n)
-        else:
-            plan = tile_plan(host, n, tile_points=self.tile_points or TILE_POINTS)
-        order, segments, extra = segments_for(plan)
+        order, segments, extra = segments_for(self._host_points(points), n, self.tile_points)
         order_dev = self.buffer("fps-order", order.shape, np.int64)
         order_dev.copy_to_device(order, stream=self.stream)
         soa = self._soa("fps-soa", points, order_dev)
