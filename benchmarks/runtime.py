@@ -27,7 +27,7 @@ fill is also compared with the kd-tree fill on the same samples and scores.
 
     python benchmarks/runtime.py [--repeats 5] [--warmup 1] [--threads 2] [--size 800]
         [--backends numba onnxruntime pytorch] [--scoring fused|student] [--json FILE]
-        [--sampler fps|fps-split|...] [--no-previous-geometry]
+        [--sampler fps|fps-tiled|...] [--no-previous-geometry]
 """
 
 from __future__ import annotations
