@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from st3d_edge.geometry.fps import distinct_completion, fps_bucket, fps_exact
+from st3d_edge.geometry.grid_fps import fps_grid
 from st3d_edge.geometry.sampling import covering_radius, sample_indices
-from tests.geometry_helpers import assert_same_fps
+from tests.geometry_helpers import assert_same_fps, height_field
 
 # ---- tier 1: hand-worked ---------------------------------------------------------------
 
@@ -29,7 +30,7 @@ def test_square_corners_first():
     assert set(picked[2:].tolist()) == {1, 2}
 
 
-@pytest.mark.parametrize("sampler", [fps_exact, fps_bucket])
+@pytest.mark.parametrize("sampler", [fps_exact, fps_bucket, fps_grid])
 def test_small_clouds_return_everything_in_order(sampler):
     cloud = _line([3, 1, 2])
     assert sampler(cloud, 3).tolist() == [0, 1, 2]
@@ -39,7 +40,7 @@ def test_small_clouds_return_everything_in_order(sampler):
     assert sampler(cloud, 2).dtype == np.int64
 
 
-@pytest.mark.parametrize("sampler", [fps_exact, fps_bucket])
+@pytest.mark.parametrize("sampler", [fps_exact, fps_bucket, fps_grid])
 def test_bad_shapes_and_counts(sampler):
     with pytest.raises(ValueError, match="shape"):
         sampler(np.zeros((4, 2), np.float32), 2)
@@ -72,7 +73,7 @@ def test_duplicates_bucket_covers_like_exact():
 def test_sampler_names_dispatch():
     cloud = np.random.default_rng(0).random((50, 3)).astype(np.float32)
     assert sample_indices(cloud, 10, "fps-exact").tolist() == fps_exact(cloud, 10).tolist()
-    assert sample_indices(cloud, 10).tolist() == fps_bucket(cloud, 10).tolist()
+    assert sample_indices(cloud, 10).tolist() == fps_grid(cloud, 10).tolist()
     assert len(sample_indices(cloud, 10, "fps-tiled")) == 10
     with pytest.raises(ValueError, match="fps-tiled"):
         sample_indices(cloud, 10, "random")
@@ -105,6 +106,50 @@ def test_bucket_is_exact_fps_from_its_first_point(seed):
 def test_bucket_is_deterministic():
     cloud = np.random.default_rng(1).random((2000, 3)).astype(np.float32)
     assert fps_bucket(cloud, 300).tolist() == fps_bucket(cloud, 300).tolist()
+
+
+# ---- tier 2: grid FPS against the reference --------------------------------------------
+
+
+def _clouds_with_ties(rng):
+    base = rng.random((60, 3)).astype(np.float32)
+    return {
+        "duplicates": np.repeat(base, 5, axis=0)[rng.permutation(300)],
+        "one point": np.ones((40, 3), np.float32),
+        "integer lattice": rng.integers(0, 5, (400, 3)).astype(np.float32),
+        "a plane": np.c_[rng.random((500, 2)), np.zeros(500)].astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_grid_is_exact_fps_from_the_same_first_point(seed):
+    rng = np.random.default_rng(seed)
+    n_points = int(rng.integers(40, 4000))
+    n = int(rng.integers(1, n_points))
+    cloud = (rng.random((n_points, 3)) * rng.uniform(0.01, 10, 3)).astype(np.float32)
+    start = int(rng.integers(0, n_points))
+    fast = fps_grid(cloud, n, start=start)
+    assert fast[0] == start
+    assert_same_fps(cloud, fast, fps_exact(cloud, n, start=start), f"seed {seed}")
+
+
+def test_grid_is_exact_fps_on_a_scan_like_surface():
+    cloud = height_field(20000, seed=3)
+    assert_same_fps(cloud, fps_grid(cloud, 3000), fps_exact(cloud, 3000), "height field")
+
+
+def test_grid_breaks_ties_like_the_reference():
+    # exact ties everywhere: the reference takes the lowest index, and so must the grid
+    for name, cloud in _clouds_with_ties(np.random.default_rng(7)).items():
+        n = len(cloud) - 3
+        assert fps_grid(cloud, n, start=5).tolist() == fps_exact(cloud, n, start=5).tolist(), name
+
+
+def test_grid_rejects_non_finite_points():
+    cloud = np.random.default_rng(8).random((50, 3)).astype(np.float32)
+    cloud[7, 1] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        fps_grid(cloud, 10)
 
 
 # ---- tier 3: invariants ----------------------------------------------------------------

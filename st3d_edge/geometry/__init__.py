@@ -1,6 +1,7 @@
 """st3d_edge.geometry: the CPU geometry of the pipeline, numpy and scipy only (no torch).
 
-* :mod:`.fps`: exact FPS (numpy reference) and fpsample's bucket FPS (the default sampler).
+* :mod:`.fps`: exact FPS (numpy reference) and fpsample's bucket FPS (``fps`` without numba).
+* :mod:`.grid_fps`: exact FPS on a uniform grid in numba (the ``fps`` sampler).
 * :mod:`.tiles`: the tiled sampler: spatial tiles of bounded size, per-tile FPS, a global
   second pass for the seams; :func:`.tiles.tile_plan` is shared with the GPU kernels.
 * :mod:`.sampling`: samplers by name (``fps``, ``fps-exact``, ``fps-tiled``), covering radius.

@@ -1,4 +1,5 @@
-"""Farthest point sampling: the exact numpy reference and fpsample's bucket FPS.
+"""Farthest point sampling: the exact numpy reference and fpsample's bucket FPS (the ``fps``
+sampler without numba; with it, :mod:`st3d_edge.geometry.grid_fps`).
 
 Decisions the paper leaves open
 -------------------------------
@@ -88,7 +89,7 @@ def distinct_completion(picked, n_points: int) -> np.ndarray:
 
 
 def fps_bucket(points, n: int, start: int = 0) -> np.ndarray:
-    """FPS by fpsample's bucket kd-tree ("QuickFPS"); the default sampler ``fps``.
+    """FPS by fpsample's bucket kd-tree ("QuickFPS"); the sampler ``fps`` where numba is missing.
 
     It is exact FPS (tested against :func:`fps_exact`: the same sequence from the same first
     point, up to float32 near-ties), only faster. One caveat, measured with fpsample 1.0.2:

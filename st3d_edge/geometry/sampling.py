@@ -1,9 +1,11 @@
 """Samplers by name, and the covering radius used to compare them.
 
 The sampler's name is recorded in configs and in the export manifest, so the training side
-and the edge reduce clouds alike. Names: ``fps`` (fpsample's bucket FPS, exact and fast on
-a CPU; the default), ``fps-exact`` (the numpy reference), ``fps-tiled`` (per-tile FPS with a
-global second pass, designed for the GPU; see :mod:`st3d_edge.geometry.tiles`).
+and the edge reduce clouds alike. Names: ``fps`` (exact FPS from the first point, the default:
+the uniform-grid FPS of :mod:`st3d_edge.geometry.grid_fps` with numba, fpsample's bucket FPS
+without it, which is exact FPS from a point of its own choosing), ``fps-exact`` (the numpy
+reference), ``fps-tiled`` (per-tile FPS with a global second pass, designed for the GPU; see
+:mod:`st3d_edge.geometry.tiles`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,29 @@ SAMPLERS = ("fps", "fps-exact", "fps-tiled")
 def sample_indices(points, n: int, sampler: str = "fps") -> np.ndarray:
     """``min(n, N)`` point indices (int64) chosen by the named sampler."""
     from st3d_edge.geometry.fps import fps_bucket, fps_exact
+    from st3d_edge.geometry.grid_fps import fps_grid
     from st3d_edge.geometry.tiles import fps_tiled
 
-    samplers = {"fps": fps_bucket, "fps-exact": fps_exact, "fps-tiled": fps_tiled}
-    if sampler not in samplers:
+    samplers = {
+        "fps-grid": fps_grid,
+        "fps-bucket": fps_bucket,
+        "fps-exact": fps_exact,
+        "fps-tiled": fps_tiled,
+    }
+    return samplers[implementation(sampler)](points, n)
+
+
+def implementation(sampler: str) -> str:
+    """What runs for a sampler name here: ``fps`` is ``fps-grid`` with numba, ``fps-bucket``
+    without (both exact FPS, from different first points); the others are themselves. Caches of
+    sampled clouds key on this, so that they never mix the two."""
+    from st3d_edge.numba_support import numba_available
+
+    if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
-    return samplers[sampler](points, n)
+    if sampler == "fps":
+        return "fps-grid" if numba_available() else "fps-bucket"
+    return sampler
 
 
 def covering_radius(points, idx) -> float:

@@ -82,7 +82,10 @@ def load_cloud(path: Path) -> Cloud:
 
 
 def cache_path(cache_dir: Path, settings: dict, n: int, k: int, sampler: str) -> Path:
-    key = cache_key({**settings, "n": n, "k": k, "sampler": sampler})
+    from st3d_edge.geometry.sampling import implementation
+
+    # keyed on what samples (grid or bucket FPS for "fps"), not on the name alone
+    key = cache_key({**settings, "n": n, "k": k, "sampler": implementation(sampler)})
     return Path(cache_dir) / f"{settings.get('kind', 'cloud')}-{key}.npz"
 
 

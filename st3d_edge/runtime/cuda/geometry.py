@@ -25,10 +25,10 @@ Inputs may be numpy arrays (uploaded), numba device arrays, or any object with
 
 Decisions:
 
-- ``fps`` on the CPU is fpsample's bucket FPS, which is exact FPS from a first point of the
-  library's choosing; on the GPU it is exact FPS from point 0 (the same sampler, a different
-  first point). ``fps-exact`` is identical to ``st3d_edge.geometry.fps.fps_exact`` up to
-  float32 near-ties (the kernels measure in float32, the reference in float64).
+- ``fps`` is exact FPS from point 0, as on the CPU with numba (``grid_fps``; without numba the
+  CPU's bucket FPS starts from a point of fpsample's choosing). ``fps-exact`` is identical to
+  ``st3d_edge.geometry.fps.fps_exact`` up to float32 near-ties (the kernels measure in float32,
+  the reference in float64).
 - ``n >= N`` returns ``arange(N)``, as every CPU sampler does.
 - ``fps-tiled`` needs the points on the host for the tile plan; ``to_device`` remembers the
   host copy of what it uploaded, otherwise the points are downloaded once (an extra sync).

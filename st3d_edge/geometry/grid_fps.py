@@ -1,0 +1,215 @@
+"""Exact farthest point sampling on a uniform grid (numba): the CPU's ``fps`` sampler.
+
+The same sequence as :func:`st3d_edge.geometry.fps.fps_exact` from the same first point (float64
+squared distances, ties to the lowest index), in a fraction of the work:
+
+* After sample ``s`` is taken, only points closer to ``s`` than their current distance to the
+  samples change, and every point's distance is at most the distance ``R`` of ``s`` itself (it
+  was the farthest). So each step visits only the grid cells within ``R`` of ``s``, and skips a
+  cell whose nearest possible point is farther from ``s`` than the cell's largest distance.
+* The farthest point is kept by a tournament tree over the non-empty cells (each leaf holds its
+  cell's largest distance and that point), so a step costs a few cells and a few tree paths
+  instead of a pass over all N points.
+* Cells: a uniform grid over the bounding box with cubic cells sized for about
+  :data:`POINTS_PER_CELL` points per non-empty cell (a scan is a surface, so the count grows
+  with the square of the cell size), at most :data:`MAX_CELLS` cells in the dense index.
+  Points are stored cell by cell, in index order within a cell.
+
+Measured on an 800 x 800 synthetic scan (613348 points to 64000, 2-core x86): see the README's
+speed section; it replaced fpsample's bucket FPS there, which is also exact FPS but from a first
+point of the library's choosing. Without numba :mod:`st3d_edge.geometry.sampling` falls back to
+that bucket FPS.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from st3d_edge.geometry._checks import as_cloud, as_count
+from st3d_edge.geometry.fps import trivial_sample
+
+POINTS_PER_CELL = 16
+MAX_CELLS = 4_000_000  # the dense cell index: 16 MB of int32
+
+
+@functools.cache
+def _kernels():
+    import numba
+
+    @numba.njit(cache=True)
+    def cell_ids(points, lo, h, dims):
+        out = np.empty(points.shape[0], dtype=np.int64)
+        for p in range(points.shape[0]):
+            gx = min(int((points[p, 0] - lo[0]) / h), dims[0] - 1)
+            gy = min(int((points[p, 1] - lo[1]) / h), dims[1] - 1)
+            gz = min(int((points[p, 2] - lo[2]) / h), dims[2] - 1)
+            out[p] = (gx * dims[1] + gy) * dims[2] + gz
+        return out
+
+    @numba.njit(cache=True)
+    def layout(cid, total):
+        # counting sort by cell; non-empty cells numbered in cell order; stable within a cell
+        count = np.zeros(total, dtype=np.int64)
+        for p in range(cid.shape[0]):
+            count[cid[p]] += 1
+        slot = np.full(total, -1, dtype=np.int32)
+        cells = 0
+        for c in range(total):
+            if count[c] > 0:
+                slot[c] = cells
+                cells += 1
+        starts = np.empty(cells + 1, dtype=np.int64)
+        at = 0
+        for c in range(total):
+            if count[c] > 0:
+                starts[slot[c]] = at
+                at += count[c]
+        starts[cells] = at
+        fill = starts[:cells].copy()
+        order = np.empty(cid.shape[0], dtype=np.int64)
+        for p in range(cid.shape[0]):
+            s = slot[cid[p]]
+            order[fill[s]] = p
+            fill[s] += 1
+        return slot, starts, order
+
+    @numba.njit(cache=True)
+    def tree_set(value, pos_of, size, leaf, v, q, order):
+        # the tournament tree: larger distance wins, then the lower original index
+        node = leaf + size
+        value[node] = v
+        pos_of[node] = q
+        node //= 2
+        while node >= 1:
+            a, b = 2 * node, 2 * node + 1
+            if value[b] > value[a] or (value[b] == value[a] and order[pos_of[b]] < order[pos_of[a]]):
+                v, q = value[b], pos_of[b]
+            else:
+                v, q = value[a], pos_of[a]
+            if value[node] == v and pos_of[node] == q:
+                break  # nothing above changes either
+            value[node] = v
+            pos_of[node] = q
+            node //= 2
+
+    @numba.njit(cache=True)
+    def sample(sp, order, starts, slot, dims, lo, h, n, first):
+        # sp: the points cell by cell (float64); order[q]: the cloud index of sorted point q
+        total = sp.shape[0]
+        cells = starts.shape[0] - 1
+        nx, ny, nz = dims[0], dims[1], dims[2]
+        zlo = np.full(nx * ny, nz, dtype=np.int64)  # each column's non-empty z cells
+        zhi = np.full(nx * ny, -1, dtype=np.int64)
+        for col in range(nx * ny):
+            for gz in range(nz):
+                if slot[col * nz + gz] >= 0:
+                    zlo[col] = min(zlo[col], gz)
+                    zhi[col] = gz
+        nearest = np.full(total, np.inf)
+        size = 1
+        while size < cells:
+            size *= 2
+        value = np.full(2 * size, -np.inf)
+        pos_of = np.zeros(2 * size, dtype=np.int64)
+        cell_max = np.full(cells, np.inf)
+        chosen = np.empty(n, dtype=np.int64)
+        s = first
+        chosen[0] = order[s]
+        for step in range(1, n):
+            sx, sy, sz = sp[s, 0], sp[s, 1], sp[s, 2]
+            nearest[s] = -np.inf
+            reach2 = np.inf if step == 1 else value[1]
+            x0, x1, y0, y1, z0, z1 = 0, nx - 1, 0, ny - 1, 0, nz - 1
+            if step > 1:
+                r = math.sqrt(reach2)
+                x0, x1 = max(int((sx - r - lo[0]) / h), 0), min(int((sx + r - lo[0]) / h), nx - 1)
+                y0, y1 = max(int((sy - r - lo[1]) / h), 0), min(int((sy + r - lo[1]) / h), ny - 1)
+                z0, z1 = max(int((sz - r - lo[2]) / h), 0), min(int((sz + r - lo[2]) / h), nz - 1)
+            for gx in range(x0, x1 + 1):
+                bx = lo[0] + gx * h
+                gap_x = max(bx - sx, 0.0, sx - (bx + h))
+                for gy in range(y0, y1 + 1):
+                    col = gx * ny + gy
+                    a, b = max(z0, zlo[col]), min(z1, zhi[col])
+                    if a > b:
+                        continue
+                    by = lo[1] + gy * h
+                    gap_y = max(by - sy, 0.0, sy - (by + h))
+                    gap_xy = gap_x * gap_x + gap_y * gap_y
+                    if gap_xy > 0.0 and gap_xy >= reach2:
+                        continue  # as the cell test below
+                    for gz in range(a, b + 1):
+                        c = slot[col * nz + gz]
+                        if c < 0:
+                            continue
+                        bz = lo[2] + gz * h
+                        gap_z = max(bz - sz, 0.0, sz - (bz + h))
+                        gap = gap_xy + gap_z * gap_z
+                        if gap > 0.0 and gap >= cell_max[c]:
+                            continue  # no point here can come closer, and s is not here
+                        best_v, best_q = -np.inf, starts[c]
+                        changed = False
+                        for q in range(starts[c], starts[c + 1]):
+                            v = nearest[q]
+                            if v != -np.inf:
+                                dx = sp[q, 0] - sx
+                                dy = sp[q, 1] - sy
+                                dz = sp[q, 2] - sz
+                                d2 = dx * dx + dy * dy + dz * dz
+                                if d2 < v:
+                                    nearest[q] = d2
+                                    v = d2
+                                    changed = True
+                            if v > best_v or (v == best_v and order[q] < order[best_q]):
+                                best_v, best_q = v, q
+                        if changed or gap == 0.0:
+                            cell_max[c] = best_v
+                            tree_set(value, pos_of, size, c, best_v, best_q, order)
+            s = pos_of[1]
+            chosen[step] = order[s]
+        return chosen
+
+    return cell_ids, layout, sample
+
+
+def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """(lower corner float64[3], cell size, cells per axis int64[3]) for :data:`POINTS_PER_CELL`."""
+    cell_ids, *_ = _kernels()
+    lo = cloud.min(axis=0)
+    extent = np.maximum(cloud.max(axis=0) - lo, 1e-9)
+    h = float(np.cbrt(np.prod(extent) / max(len(cloud) / POINTS_PER_CELL, 1.0)))
+    for _ in range(6):
+        dims = np.floor(extent / h).astype(np.int64) + 1
+        if np.prod(dims) > MAX_CELLS:
+            h *= float(np.cbrt(np.prod(dims) / MAX_CELLS)) * 1.01
+            continue
+        occupied = np.count_nonzero(np.bincount(cell_ids(cloud, lo, h, dims), minlength=int(np.prod(dims))))
+        per_cell = len(cloud) / occupied
+        if per_cell <= 2 * POINTS_PER_CELL:
+            break
+        h /= math.sqrt(per_cell / POINTS_PER_CELL)  # on a surface the count grows with h^2
+    return lo, h, np.floor(extent / h).astype(np.int64) + 1
+
+
+def fps_grid(points, n: int, start: int = 0) -> np.ndarray:
+    """Exact FPS from ``points[start]``: ``min(n, N)`` indices (int64), as ``fps_exact``."""
+    cloud = as_cloud(points).astype(np.float64)
+    n = as_count(n)
+    done = trivial_sample(len(cloud), n)
+    if done is not None:
+        return done
+    if not 0 <= start < len(cloud):
+        raise ValueError(f"start must be in [0, {len(cloud)}), got {start}")
+    if not np.isfinite(cloud).all():
+        raise ValueError("points must be finite")
+    cell_ids, layout, sample = _kernels()
+    lo, h, dims = grid_cells(cloud)
+    slot, starts, order = layout(cell_ids(cloud, lo, h, dims), int(np.prod(dims)))
+    position = np.empty(len(cloud), dtype=np.int64)
+    position[order] = np.arange(len(cloud))
+    return sample(
+        np.ascontiguousarray(cloud[order]), order, starts, slot, dims, lo, h, n, int(position[start])
+    )
