@@ -2,9 +2,11 @@
 
 Rows (median and p90 over repeats, one process, so ratios compare like with like):
 
-* FPS: fpsample's bucket FPS (the ``fps`` sampler) on the full cloud, and at the previous
-  bucket height 7; bucket FPS after a voxel-grid pre-reduction to 2n and 4n points (not a
-  sampler: the covering radius it costs is printed, for the record); the exact numpy
+* FPS: fpsample's bucket FPS (the ``fps`` sampler without numba) on the full cloud; the grid FPS
+  (``fps`` with numba; exact FPS too, from another first point: the tests compare it with the
+  numpy reference); bucket FPS at the previous bucket height 7; bucket FPS after a voxel-grid
+  pre-reduction to 2n and 4n points (not a sampler: the covering radius it costs is printed,
+  for the record); the exact numpy
   reference timed on a cloud ``--shrink`` times smaller in both N and n and extrapolated
   by its O(N n) cost; bucket FPS on that same small cloud, for a measured ratio too;
   the tiled sampler (``fps-tiled``) with its covering radius relative to exact FPS.
@@ -82,6 +84,7 @@ def main() -> None:
     from st3d_edge.geometry.fill import idw_fill
     from st3d_edge.geometry.fps import fps_bucket, fps_exact
     from st3d_edge.geometry.grid_fill import PixelGrid, grid_idw_fill
+    from st3d_edge.geometry.grid_fps import fps_grid
     from st3d_edge.geometry.kdtree import pykdtree_available
     from st3d_edge.geometry.knn import knn_bruteforce, knn_indices
     from st3d_edge.geometry.sampling import covering_radius
@@ -98,6 +101,10 @@ def main() -> None:
     bucket_s, picked = timed(lambda: fps_bucket(cloud, n), reps)
     fps_base = f"FPS bucket (fpsample) {n}/{len(cloud)}"
     rows.append((fps_base, bucket_s, 1.0, "", "baseline"))
+    grid_s, grid = timed(lambda: fps_grid(cloud, n), reps)
+    ratio = covering_radius(cloud, grid) / covering_radius(cloud, picked)
+    note = f"exact FPS from point 0; covering radius {ratio:.3f} x"
+    rows.append((f"FPS grid (numba, the fps sampler) {n}/{len(cloud)}", grid_s, 1.0, fps_base, note))
     height7_s, height7 = timed(lambda: fpsample.bucket_fps_kdline_sampling(cloud, n, 7, start_idx=0), reps)
     cover = covering_radius(cloud, picked)
     note = f"previous height; covering radius {covering_radius(cloud, height7) / cover:.3f} x"
