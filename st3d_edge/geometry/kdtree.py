@@ -42,9 +42,9 @@ def query_nearest(
     """(float64[q, k] distances, int64[q, k] indices into ``data``), nearest first.
 
     ``data`` needs at least k points. ``use_pykdtree``: None picks pykdtree when installed and
-    k <= :data:`PYKDTREE_MAX_K`; False forces cKDTree (the reference the tests compare against). ``radius``: only neighbours
-    closer than it (strictly, cKDTree's rule, enforced here for both libraries); the missing
-    entries hold index ``len(data)`` and distance ``inf``.
+    k <= :data:`PYKDTREE_MAX_K`; False forces cKDTree (the reference the tests compare against).
+    ``radius``: only neighbours closer than it (strictly, cKDTree's rule, enforced here for both
+    libraries); the missing entries hold index ``len(data)`` and distance ``inf``.
     """
     data64 = np.ascontiguousarray(data, dtype=np.float64)
     queries64 = np.ascontiguousarray(queries, dtype=np.float64)
