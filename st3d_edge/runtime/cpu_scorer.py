@@ -17,9 +17,9 @@ graph is accepted: the FP16 one would be a different function. ``st3d_edge.expor
 is the reference; a test compares this backend with onnxruntime on the same graph.
 
 Measured on an 800 x 800 scan (n = 64000, 2 threads, benchmarks/runtime.py): the inference stage
-about 1.2 s against 1.35-1.5 s for onnxruntime and 0.8-0.95 s for PyTorch eager with its numba
-pooling kernels (the dense layers here multiply the block-diagonal two-network matrices whole);
-the whole runtime's peak RSS 0.55 GiB against 1.4 GiB with onnxruntime.
+0.39 s against 1.24 s for onnxruntime and 0.83 s for PyTorch eager with its numba pooling
+kernels (the dense layers here multiply the block-diagonal two-network matrices whole); the
+whole runtime's peak RSS 0.56 GiB against 1.4 GiB with onnxruntime.
 """
 
 from __future__ import annotations
