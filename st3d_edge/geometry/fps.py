@@ -48,18 +48,26 @@ def trivial_sample(n_points: int, n: int) -> np.ndarray | None:
     return None
 
 
+def checked_request(points, n: int, start: int) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """(the cloud as float32 (N, 3), n, the whole answer or None) for an FPS from ``start``;
+    the answer is known without sampling when n >= N or n == 0 (:func:`trivial_sample`)."""
+    cloud = as_cloud(points)
+    n = as_count(n)
+    done = trivial_sample(len(cloud), n)
+    if done is None and not 0 <= start < len(cloud):
+        raise ValueError(f"start must be in [0, {len(cloud)}), got {start}")
+    return cloud, n, done
+
+
 def fps_exact(points, n: int, start: int = 0) -> np.ndarray:
     """Exact FPS, O(N n): the obvious loop, kept as the reference for every faster sampler.
 
     Returns ``min(n, N)`` indices (int64); the first is ``start``.
     """
-    cloud = as_cloud(points).astype(np.float64)
-    n = as_count(n)
-    done = trivial_sample(len(cloud), n)
+    cloud, n, done = checked_request(points, n, start)
     if done is not None:
         return done
-    if not 0 <= start < len(cloud):
-        raise ValueError(f"start must be in [0, {len(cloud)}), got {start}")
+    cloud = cloud.astype(np.float64)
     chosen = np.empty(n, dtype=np.int64)
     chosen[0] = start
     nearest = np.full(len(cloud), np.inf)
@@ -100,13 +108,9 @@ def fps_bucket(points, n: int, start: int = 0) -> np.ndarray:
     aarch64) returned the same 64000 indices as 1.0.2 on a 300000-point cloud.
     """
     fpsample = import_fpsample()
-    cloud = as_cloud(points)
-    n = as_count(n)
-    done = trivial_sample(len(cloud), n)
+    cloud, n, done = checked_request(points, n, start)
     if done is not None:
         return done
-    if not 0 <= start < len(cloud):
-        raise ValueError(f"start must be in [0, {len(cloud)}), got {start}")
     # the library insists on 2**h <= N
     height = max(1, min(BUCKET_HEIGHT, int(math.log2(len(cloud)))))
     picked = fpsample.bucket_fps_kdline_sampling(cloud, n, height, start_idx=int(start))

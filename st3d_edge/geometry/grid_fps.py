@@ -28,8 +28,7 @@ import math
 
 import numpy as np
 
-from st3d_edge.geometry._checks import as_cloud, as_count
-from st3d_edge.geometry.fps import trivial_sample
+from st3d_edge.geometry.fps import checked_request
 
 POINTS_PER_CELL = 16
 MAX_CELLS = 4_000_000  # the dense cell index: 16 MB of int32
@@ -196,13 +195,10 @@ def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
 
 def fps_grid(points, n: int, start: int = 0) -> np.ndarray:
     """Exact FPS from ``points[start]``: ``min(n, N)`` indices (int64), as ``fps_exact``."""
-    cloud = as_cloud(points).astype(np.float64)
-    n = as_count(n)
-    done = trivial_sample(len(cloud), n)
+    cloud, n, done = checked_request(points, n, start)
     if done is not None:
         return done
-    if not 0 <= start < len(cloud):
-        raise ValueError(f"start must be in [0, {len(cloud)}), got {start}")
+    cloud = cloud.astype(np.float64)
     if not np.isfinite(cloud).all():
         raise ValueError("points must be finite")
     cell_ids, layout, sample = _kernels()
