@@ -138,6 +138,14 @@ def test_grid_is_exact_fps_on_a_scan_like_surface():
     assert_same_fps(cloud, fps_grid(cloud, 3000), fps_exact(cloud, 3000), "height field")
 
 
+def test_grid_is_exact_with_far_outliers():
+    # the grid spans the central quantiles; outliers sit in unbounded border cells
+    cloud = height_field(8000, seed=2)
+    far = np.array([[1000, 0, 0], [-500, 3, 0], [0, 0, 700], [0, -900, 0], [2, 2, -2]], np.float32)
+    cloud[:5] += far
+    assert_same_fps(cloud, fps_grid(cloud, 1500), fps_exact(cloud, 1500), "outliers")
+
+
 def test_grid_breaks_ties_like_the_reference():
     # exact ties everywhere: the reference takes the lowest index, and so must the grid
     for name, cloud in _clouds_with_ties(np.random.default_rng(7)).items():

@@ -32,6 +32,7 @@ from st3d_edge.geometry.fps import checked_request
 
 POINTS_PER_CELL = 16
 MAX_CELLS = 4_000_000  # the dense cell index: 16 MB of int32
+GRID_QUANTILES = (0.001, 0.999)
 
 
 @functools.cache
@@ -42,9 +43,9 @@ def _kernels():
     def cell_ids(points, lo, h, dims):
         out = np.empty(points.shape[0], dtype=np.int64)
         for p in range(points.shape[0]):
-            gx = min(int((points[p, 0] - lo[0]) / h), dims[0] - 1)
-            gy = min(int((points[p, 1] - lo[1]) / h), dims[1] - 1)
-            gz = min(int((points[p, 2] - lo[2]) / h), dims[2] - 1)
+            gx = min(max(int((points[p, 0] - lo[0]) / h), 0), dims[0] - 1)
+            gy = min(max(int((points[p, 1] - lo[1]) / h), 0), dims[1] - 1)
+            gz = min(max(int((points[p, 2] - lo[2]) / h), 0), dims[2] - 1)
             out[p] = (gx * dims[1] + gy) * dims[2] + gz
         return out
 
@@ -95,6 +96,23 @@ def _kernels():
             node //= 2
 
     @numba.njit(cache=True)
+    def cell_range(a, b, lo, h, cells):
+        # the cells [i0, i1] that the interval [a, b] meets on one axis (border cells extend
+        # to infinity: points outside the gridded box were put there)
+        i0 = min(max(int(math.floor((a - lo) / h)), 0), cells - 1)
+        i1 = min(max(int(math.floor((b - lo) / h)), 0), cells - 1)
+        return i0, i1
+
+    @numba.njit(cache=True)
+    def axis_gap(x, g, lo, h, cells):
+        # distance from x to cell g's extent on one axis; the border cells are unbounded outwards,
+        # and every cell is widened by a hair so that rounding in cell_ids cannot put a point
+        # outside its cell's box (the gap must stay a lower bound)
+        lower = -np.inf if g == 0 else lo + g * h - 1e-9 * h
+        upper = np.inf if g == cells - 1 else lo + (g + 1) * h + 1e-9 * h
+        return max(lower - x, 0.0, x - upper)
+
+    @numba.njit(cache=True)
     def sample(sp, order, starts, slot, dims, lo, h, n, first):
         # sp: the points cell by cell (float64); order[q]: the cloud index of sorted point q
         total = sp.shape[0]
@@ -124,19 +142,17 @@ def _kernels():
             x0, x1, y0, y1, z0, z1 = 0, nx - 1, 0, ny - 1, 0, nz - 1
             if step > 1:
                 r = math.sqrt(reach2)
-                x0, x1 = max(int((sx - r - lo[0]) / h), 0), min(int((sx + r - lo[0]) / h), nx - 1)
-                y0, y1 = max(int((sy - r - lo[1]) / h), 0), min(int((sy + r - lo[1]) / h), ny - 1)
-                z0, z1 = max(int((sz - r - lo[2]) / h), 0), min(int((sz + r - lo[2]) / h), nz - 1)
+                x0, x1 = cell_range(sx - r, sx + r, lo[0], h, nx)
+                y0, y1 = cell_range(sy - r, sy + r, lo[1], h, ny)
+                z0, z1 = cell_range(sz - r, sz + r, lo[2], h, nz)
             for gx in range(x0, x1 + 1):
-                bx = lo[0] + gx * h
-                gap_x = max(bx - sx, 0.0, sx - (bx + h))
+                gap_x = axis_gap(sx, gx, lo[0], h, nx)
                 for gy in range(y0, y1 + 1):
                     col = gx * ny + gy
                     a, b = max(z0, zlo[col]), min(z1, zhi[col])
                     if a > b:
                         continue
-                    by = lo[1] + gy * h
-                    gap_y = max(by - sy, 0.0, sy - (by + h))
+                    gap_y = axis_gap(sy, gy, lo[1], h, ny)
                     gap_xy = gap_x * gap_x + gap_y * gap_y
                     if gap_xy > 0.0 and gap_xy >= reach2:
                         continue  # as the cell test below
@@ -144,8 +160,7 @@ def _kernels():
                         c = slot[col * nz + gz]
                         if c < 0:
                             continue
-                        bz = lo[2] + gz * h
-                        gap_z = max(bz - sz, 0.0, sz - (bz + h))
+                        gap_z = axis_gap(sz, gz, lo[2], h, nz)
                         gap = gap_xy + gap_z * gap_z
                         if gap > 0.0 and gap >= cell_max[c]:
                             continue  # no point here can come closer, and s is not here
@@ -175,10 +190,15 @@ def _kernels():
 
 
 def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """(lower corner float64[3], cell size, cells per axis int64[3]) for :data:`POINTS_PER_CELL`."""
+    """(lower corner float64[3], cell size, cells per axis int64[3]) for :data:`POINTS_PER_CELL`.
+
+    The grid spans the cloud's central :data:`GRID_QUANTILES` on each axis, so that a few far
+    outliers do not make every cell coarse; points beyond it belong to the border cells, which
+    the sampler treats as unbounded outwards.
+    """
     cell_ids, *_ = _kernels()
-    lo = cloud.min(axis=0)
-    extent = np.maximum(cloud.max(axis=0) - lo, 1e-9)
+    lo, hi = np.quantile(cloud, GRID_QUANTILES, axis=0)
+    extent = np.maximum(hi - lo, 1e-9)
     h = float(np.cbrt(np.prod(extent) / max(len(cloud) / POINTS_PER_CELL, 1.0)))
     for _ in range(6):
         dims = np.floor(extent / h).astype(np.int64) + 1
