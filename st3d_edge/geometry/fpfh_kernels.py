@@ -48,8 +48,17 @@ def _kernels():
                 n2x, n2y, n2z = normals[j, 0], normals[j, 1], normals[j, 2]
                 a1 = (n1x * dx + n1y * dy + n1z * dz) / length
                 a2 = (n2x * dx + n2y * dy + n2z * dz) / length
-                # Open3D's source/target choice, arccos included (see fpfh.pair_features)
-                if np.arccos(min(abs(a1), 1.0)) > np.arccos(min(abs(a2), 1.0)):
+                # Open3D's source/target choice, arccos included (see fpfh.pair_features);
+                # arccos falls with slope <= -1 on [0, 1], so arguments 1e-12 apart decide it
+                # alone and only near-ties need the two arccos (same result, a third the time)
+                c1, c2 = min(abs(a1), 1.0), min(abs(a2), 1.0)
+                if c1 < c2 - 1e-12:
+                    swap = True
+                elif c1 > c2 + 1e-12:
+                    swap = False
+                else:
+                    swap = np.arccos(c1) > np.arccos(c2)
+                if swap:
                     sx, sy, sz, tx, ty, tz = n2x, n2y, n2z, n1x, n1y, n1z
                     dx, dy, dz = -dx, -dy, -dz
                     f2 = -a2
