@@ -6,9 +6,10 @@ FPS exact, FPS tiled, kNN of the samples, fill. Each cell is the median and p90 
 ``--repeats`` runs after one warm-up (the GPU column also compiles its kernels in the warm-up
 and synchronizes after every stage).
 
-CPU baseline: ``fps`` = fpsample's bucket FPS (exact FPS, the CPU default), ``fps-tiled`` = the
-CPU tiled sampler, ``knn`` = cKDTree, ``fill`` = cKDTree IDW. The numpy ``fps_exact`` reference
-is O(N n) and would take hours at this size, so it is not a baseline.
+CPU baseline: ``fps (exact)`` = the grid FPS (exact FPS, the CPU default), ``fps (bucket)`` =
+fpsample's bucket FPS (the CPU's fps without numba; a CPU-only row), ``fps-tiled`` = the CPU
+tiled sampler, ``knn`` = cKDTree, ``fill`` = cKDTree IDW. The numpy ``fps_exact`` reference is
+O(N n) and would take hours at this size, so it is not a baseline.
 
 Without a GPU the GPU columns say so. ``--simulate`` runs the kernels under numba's CUDA
 simulator on a tiny cloud and checks them against the CPU functions (correctness only: the
@@ -60,13 +61,15 @@ def timed(fn, repeats: int, sync=None) -> tuple[float, float]:
 def cpu_stages(points: np.ndarray, n: int, threads: int) -> dict:
     from st3d_edge.geometry.fill import idw_fill
     from st3d_edge.geometry.fps import fps_bucket
+    from st3d_edge.geometry.grid_fps import fps_grid
     from st3d_edge.geometry.knn import knn_indices
     from st3d_edge.geometry.tiles import fps_tiled
 
-    sampled = points[fps_bucket(points, n)]
+    sampled = points[fps_grid(points, n)]
     scores = np.random.default_rng(1).random(len(sampled)).astype(np.float32)
     return {
-        "fps (exact)": lambda: fps_bucket(points, n),
+        "fps (exact)": lambda: fps_grid(points, n),
+        "fps (bucket)": lambda: fps_bucket(points, n),
         "fps-tiled": lambda: fps_tiled(points, n),
         "knn k=32": lambda: knn_indices(sampled, K, workers=threads),
         "fill": lambda: idw_fill(sampled, scores, points),
@@ -118,7 +121,7 @@ def benchmark(args) -> dict:
             gmed, gp90 = gpu[name]
             print(f"{name:<14}{med:>10.1f}ms{p90:>8.1f}ms{gmed:>10.2f}ms{gp90:>8.2f}ms{med / gmed:>8.1f}x")
         else:
-            print(f"{name:<14}{med:>10.1f}ms{p90:>8.1f}ms{'needs a GPU':>22}")
+            print(f"{name:<14}{med:>10.1f}ms{p90:>8.1f}ms{'CPU only' if gpu else 'needs a GPU':>22}")
     return {
         "gpu": card,
         "points": len(points),

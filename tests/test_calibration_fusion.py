@@ -72,6 +72,22 @@ def test_scoring_round_trip_through_a_run_folder(tmp_path):
     assert_close(scoring.load_scoring(tmp_path, "student")(_cloud(3), student), student, **EXACT)
 
 
+def test_the_geometric_score_runs_with_one_blas_thread(monkeypatch):
+    # BLAS threads woken here kept spinning into the next scan's numba network (st3d_edge.blas_threads)
+    import threadpoolctl
+
+    settings = geometric.GeometricSettings(s=0.0006)
+    geo = geometric.GeometricScore.fit([_cloud(0), _cloud(1)], settings, fraction=0.2)
+    seen = []
+    describe = geometric.describe
+    monkeypatch.setattr(
+        geometric, "describe", lambda *a: seen.append(threadpoolctl.threadpool_info()) or describe(*a)
+    )
+    geo(_cloud(2))
+    blas = [pool["num_threads"] for pool in seen[0] if pool["user_api"] == "blas"]
+    assert blas and all(threads == 1 for threads in blas), seen[0]
+
+
 def test_a_run_without_a_bank_or_with_a_bad_one_is_one_line(tmp_path):
     with pytest.raises(St3dError, match="train it again"):
         scoring.load_scoring(tmp_path, "fused")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from st3d_edge.blas_threads import one_blas_thread
 from st3d_edge.calibration.memory_bank import CORESET_FRACTION, MemoryBank, build_bank
 from st3d_edge.errors import file_error
 from st3d_edge.geometry.fpfh import FEATURE_NN, FEATURE_RADIUS_S, NORMAL_NN, NORMAL_RADIUS_S
@@ -74,7 +75,8 @@ class GeometricScore:
         self.bank = MemoryBank(bank)
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
-        return self.bank.distances(describe(points, self.settings))
+        with one_blas_thread():
+            return self.bank.distances(describe(points, self.settings))
 
     @classmethod
     def fit(

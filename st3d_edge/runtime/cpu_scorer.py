@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from st3d_edge.blas_threads import one_blas_thread
 from st3d_edge.errors import MissingExtraError, file_error
 from st3d_edge.export.weights import LEAKY_SLOPE
 
@@ -186,8 +187,7 @@ def _kernels():
     def dense(x, weight, bias, slope, skip, out):
         # out = leaky(x @ weight + bias) (+ skip when it has out's shape), by blocks of rows:
         # each thread's block is one BLAS product (numba's np.dot), kept single-threaded by
-        # :func:`score`, so numpy's own BLAS thread pool never runs (its spinning threads slowed
-        # these kernels 1.5-2x); slope 1 makes the layer linear
+        # :func:`score` (st3d_edge.blas_threads); slope 1 makes the layer linear
         n, channels = out.shape
         add_skip = skip.shape[0] == n
         blocks = (n + _ROWS - 1) // _ROWS
@@ -236,24 +236,8 @@ def score(weights: GraphWeights, points: np.ndarray, knn: np.ndarray) -> np.ndar
     one call at a time per process (:data:`st3d_edge.numba_support.KERNEL_LOCK`)."""
     from st3d_edge.numba_support import KERNEL_LOCK
 
-    with KERNEL_LOCK, _blas_threads().limit(limits=1, user_api="blas"):
+    with KERNEL_LOCK, one_blas_thread():
         return _score(weights, points, knn)
-
-
-@functools.cache
-def _blas_threads():
-    """Controls the BLAS libraries' thread pools. numba's np.dot calls BLAS from inside the
-    kernel's own threads; a BLAS free to start threads of its own there runs 2 per core, which
-    made the dense layers 2-3x slower (0.04 s against 0.08-0.13 s for a (64000, 128) x (128, 160)
-    layer on 2 cores)."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        raise MissingExtraError("threadpoolctl", "runtime", "the CPU scorer") from None
-    # the controller sees the libraries loaded when it is made: numba's np.dot calls scipy's BLAS
-    import scipy.linalg.cython_blas  # noqa: F401
-
-    return ThreadpoolController()
 
 
 def _score(weights: GraphWeights, points: np.ndarray, knn: np.ndarray) -> np.ndarray:
@@ -305,7 +289,6 @@ class NumbaCpuBackend:
             import numba
         except ImportError:
             raise MissingExtraError("numba", "runtime", "the CPU scorer") from None
-        _blas_threads()
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise file_error(self.model_path, "ONNX model not found")
