@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from st3d_edge.errors import St3dError
+from st3d_edge.geometry.fps import fps_bucket
 from st3d_edge.geometry.knn import knn_bruteforce
 from st3d_edge.geometry.sampling import sample_indices
 from st3d_edge.geometry.scale import scale_s
@@ -44,6 +45,20 @@ def test_cache_hit_miss_and_key(tmp_path):
     assert cache_path(tmp_path, settings, 64, 6, "fps-exact") != first
     assert len(load_cloud(other).points) == 32
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_the_key_names_what_samples_not_only_the_sampler_name(tmp_path, monkeypatch):
+    # "fps" is the grid FPS with numba and fpsample's bucket FPS without: two caches, never mixed
+    from st3d_edge import numba_support
+    from st3d_edge.geometry import sampling
+
+    settings = {"kind": "scene", "index": 1}
+    with_numba = cache_path(tmp_path, settings, 64, 6, "fps")
+    monkeypatch.setattr(numba_support, "numba_available", lambda: False)
+    assert sampling.implementation("fps") == "fps-bucket"
+    assert cache_path(tmp_path, settings, 64, 6, "fps") != with_numba
+    cloud = _cloud(4)
+    assert sampling.sample_indices(cloud, 20).tolist() == fps_bucket(cloud, 20).tolist()
 
 
 def test_scale_from_cached_sums_equals_geometry_scale(tmp_path):
