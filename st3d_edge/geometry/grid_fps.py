@@ -190,8 +190,9 @@ def _kernels():
     return cell_ids, layout, sample
 
 
-def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """(lower corner float64[3], cell size, cells per axis int64[3]) for :data:`POINTS_PER_CELL`.
+def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """(lower corner float64[3], cell size, cells per axis int64[3], every point's dense cell id
+    int64[N]) for about :data:`POINTS_PER_CELL` points per non-empty cell.
 
     The grid spans the cloud's central :data:`GRID_QUANTILES` on each axis, so that a few far
     outliers do not make every cell coarse; points beyond it belong to the border cells, which
@@ -201,17 +202,18 @@ def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     lo, hi = np.quantile(cloud, GRID_QUANTILES, axis=0)
     extent = np.maximum(hi - lo, 1e-9)
     h = float(np.cbrt(np.prod(extent) / max(len(cloud) / POINTS_PER_CELL, 1.0)))
-    for _ in range(6):
+    for attempt in range(7):
         dims = np.floor(extent / h).astype(np.int64) + 1
         if np.prod(dims) > MAX_CELLS:
             h *= float(np.cbrt(np.prod(dims) / MAX_CELLS)) * 1.01
             continue
-        occupied = np.count_nonzero(np.bincount(cell_ids(cloud, lo, h, dims), minlength=int(np.prod(dims))))
-        per_cell = len(cloud) / occupied
-        if per_cell <= 2 * POINTS_PER_CELL:
-            break
+        cid = cell_ids(cloud, lo, h, dims)
+        per_cell = len(cloud) / np.count_nonzero(np.bincount(cid, minlength=int(np.prod(dims))))
+        if per_cell <= 2 * POINTS_PER_CELL or attempt == 6:
+            return lo, h, dims, cid
         h /= math.sqrt(per_cell / POINTS_PER_CELL)  # on a surface the count grows with h^2
-    return lo, h, np.floor(extent / h).astype(np.int64) + 1
+    dims = np.floor(extent / h).astype(np.int64) + 1
+    return lo, h, dims, cell_ids(cloud, lo, h, dims)
 
 
 def fps_grid(points, n: int, start: int = 0) -> np.ndarray:
@@ -222,9 +224,9 @@ def fps_grid(points, n: int, start: int = 0) -> np.ndarray:
     cloud = cloud.astype(np.float64)
     if not np.isfinite(cloud).all():
         raise ValueError("points must be finite")
-    cell_ids, layout, sample = _kernels()
-    lo, h, dims = grid_cells(cloud)
-    slot, starts, order = layout(cell_ids(cloud, lo, h, dims), int(np.prod(dims)))
+    _, layout, sample = _kernels()
+    lo, h, dims, cid = grid_cells(cloud)
+    slot, starts, order = layout(cid, int(np.prod(dims)))
     position = np.empty(len(cloud), dtype=np.int64)
     position[order] = np.arange(len(cloud))
     return sample(
