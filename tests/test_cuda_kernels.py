@@ -63,12 +63,12 @@ def test_exact_fps_matches_the_references(geo):
 
 def test_fps_is_the_cpu_fps_sampler(geo):
     # both are exact FPS from point 0 (the GPU in float32, the CPU's grid FPS in float64)
-    from st3d_edge.geometry.sampling import sample_indices
+    from st3d_edge.geometry.sampling import sampled_in_pick_order
     from tests.geometry_helpers import assert_same_fps
 
     pts = _cloud(150, 3)
     got = geo.to_host(geo.sample(geo.to_device(pts), 40, "fps"))
-    assert_same_fps(pts, got, sample_indices(pts, 40, "fps"), "GPU fps vs CPU fps")
+    assert_same_fps(pts, got, sampled_in_pick_order(pts, 40, "fps"), "GPU fps vs CPU fps")
 
 
 def test_fps_with_fewer_points_than_asked_returns_all_in_order(geo):

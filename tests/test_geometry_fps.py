@@ -7,7 +7,8 @@ import pytest
 
 from st3d_edge.geometry.fps import distinct_completion, fps_bucket, fps_exact
 from st3d_edge.geometry.grid_fps import fps_grid
-from st3d_edge.geometry.sampling import covering_radius, sample_indices
+from st3d_edge.geometry.locality import locality_order
+from st3d_edge.geometry.sampling import covering_radius, sample_indices, sampled_in_pick_order
 from tests.geometry_helpers import assert_same_fps, height_field
 
 # ---- tier 1: hand-worked ---------------------------------------------------------------
@@ -72,9 +73,14 @@ def test_duplicates_bucket_covers_like_exact():
 
 def test_sampler_names_dispatch():
     cloud = np.random.default_rng(0).random((50, 3)).astype(np.float32)
-    assert sample_indices(cloud, 10, "fps-exact").tolist() == fps_exact(cloud, 10).tolist()
-    assert sample_indices(cloud, 10).tolist() == fps_grid(cloud, 10).tolist()
+    assert sampled_in_pick_order(cloud, 10, "fps-exact").tolist() == fps_exact(cloud, 10).tolist()
+    assert sampled_in_pick_order(cloud, 10).tolist() == fps_grid(cloud, 10).tolist()
     assert len(sample_indices(cloud, 10, "fps-tiled")) == 10
+    # the same samples, listed in locality order
+    picked = fps_grid(cloud, 10)
+    listed = sample_indices(cloud, 10)
+    assert listed.tolist() == picked[locality_order(cloud[picked])].tolist()
+    assert sorted(listed.tolist()) == sorted(picked.tolist())
     with pytest.raises(ValueError, match="fps-tiled"):
         sample_indices(cloud, 10, "random")
 

@@ -58,7 +58,7 @@ def test_the_key_names_what_samples_not_only_the_sampler_name(tmp_path, monkeypa
     assert sampling.implementation("fps") == "fps-bucket"
     assert cache_path(tmp_path, settings, 64, 6, "fps") != with_numba
     cloud = _cloud(4)
-    assert sampling.sample_indices(cloud, 20).tolist() == fps_bucket(cloud, 20).tolist()
+    assert sampling.sampled_in_pick_order(cloud, 20).tolist() == fps_bucket(cloud, 20).tolist()
 
 
 def test_scale_from_cached_sums_equals_geometry_scale(tmp_path):

@@ -10,11 +10,7 @@ squared distances, ties to the lowest index), in a fraction of the work:
 * The farthest point is kept by a tournament tree over the non-empty cells (each leaf holds its
   cell's largest distance and that point), so a step costs a few cells and a few tree paths
   instead of a pass over all N points.
-* Cells: a uniform grid over the central :data:`GRID_QUANTILES` of each axis (see
-  :func:`grid_cells`) with cubic cells sized for about :data:`POINTS_PER_CELL` points per
-  non-empty cell (a scan is a surface, so the count grows with the square of the cell size),
-  at most :data:`MAX_CELLS` cells in the dense index. Points are stored cell by cell, in index
-  order within a cell.
+* Cells: the uniform grid of :mod:`st3d_edge.geometry.grid_index`.
 
 Measured on an 800 x 800 synthetic scan (613348 points to 64000, 2-core x86): 0.29-0.31 s
 against 0.67-0.90 s for fpsample's bucket FPS, which it replaced (README, speed section).
@@ -30,52 +26,14 @@ import math
 import numpy as np
 
 from st3d_edge.geometry.fps import checked_request
-
-POINTS_PER_CELL = 16
-MAX_CELLS = 4_000_000  # the dense cell index: 16 MB of int32
-GRID_QUANTILES = (0.001, 0.999)
+from st3d_edge.geometry.grid_index import grid_layout, kernels
 
 
 @functools.cache
 def _kernels():
     import numba
 
-    @numba.njit(cache=True)
-    def cell_ids(points, lo, h, dims):
-        out = np.empty(points.shape[0], dtype=np.int64)
-        for p in range(points.shape[0]):
-            gx = min(max(int((points[p, 0] - lo[0]) / h), 0), dims[0] - 1)
-            gy = min(max(int((points[p, 1] - lo[1]) / h), 0), dims[1] - 1)
-            gz = min(max(int((points[p, 2] - lo[2]) / h), 0), dims[2] - 1)
-            out[p] = (gx * dims[1] + gy) * dims[2] + gz
-        return out
-
-    @numba.njit(cache=True)
-    def layout(cid, total):
-        # counting sort by cell; non-empty cells numbered in cell order; stable within a cell
-        count = np.zeros(total, dtype=np.int64)
-        for p in range(cid.shape[0]):
-            count[cid[p]] += 1
-        slot = np.full(total, -1, dtype=np.int32)
-        cells = 0
-        for c in range(total):
-            if count[c] > 0:
-                slot[c] = cells
-                cells += 1
-        starts = np.empty(cells + 1, dtype=np.int64)
-        at = 0
-        for c in range(total):
-            if count[c] > 0:
-                starts[slot[c]] = at
-                at += count[c]
-        starts[cells] = at
-        fill = starts[:cells].copy()
-        order = np.empty(cid.shape[0], dtype=np.int64)
-        for p in range(cid.shape[0]):
-            s = slot[cid[p]]
-            order[fill[s]] = p
-            fill[s] += 1
-        return slot, starts, order
+    _, _, cell_range, axis_gap, _ = kernels()
 
     @numba.njit(cache=True)
     def tree_set(value, pos_of, size, leaf, v, q, order):
@@ -97,35 +55,11 @@ def _kernels():
             node //= 2
 
     @numba.njit(cache=True)
-    def cell_range(a, b, lo, h, cells):
-        # the cells [i0, i1] that the interval [a, b] meets on one axis (border cells extend
-        # to infinity: points outside the gridded box were put there)
-        i0 = min(max(int(math.floor((a - lo) / h)), 0), cells - 1)
-        i1 = min(max(int(math.floor((b - lo) / h)), 0), cells - 1)
-        return i0, i1
-
-    @numba.njit(cache=True)
-    def axis_gap(x, g, lo, h, cells):
-        # distance from x to cell g's extent on one axis; the border cells are unbounded outwards,
-        # and every cell is widened by a hair so that rounding in cell_ids cannot put a point
-        # outside its cell's box (the gap must stay a lower bound)
-        lower = -np.inf if g == 0 else lo + g * h - 1e-9 * h
-        upper = np.inf if g == cells - 1 else lo + (g + 1) * h + 1e-9 * h
-        return max(lower - x, 0.0, x - upper)
-
-    @numba.njit(cache=True)
-    def sample(sp, order, starts, slot, dims, lo, h, n, first):
+    def sample(sp, order, starts, slot, dims, lo, h, zlo, zhi, n, first):
         # sp: the points cell by cell (float64); order[q]: the cloud index of sorted point q
         total = sp.shape[0]
         cells = starts.shape[0] - 1
         nx, ny, nz = dims[0], dims[1], dims[2]
-        zlo = np.full(nx * ny, nz, dtype=np.int64)  # each column's non-empty z cells
-        zhi = np.full(nx * ny, -1, dtype=np.int64)
-        for col in range(nx * ny):
-            for gz in range(nz):
-                if slot[col * nz + gz] >= 0:
-                    zlo[col] = min(zlo[col], gz)
-                    zhi[col] = gz
         nearest = np.full(total, np.inf)
         size = 1
         while size < cells:
@@ -187,33 +121,7 @@ def _kernels():
             chosen[step] = order[s]
         return chosen
 
-    return cell_ids, layout, sample
-
-
-def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """(lower corner float64[3], cell size, cells per axis int64[3], every point's dense cell id
-    int64[N]) for about :data:`POINTS_PER_CELL` points per non-empty cell.
-
-    The grid spans the cloud's central :data:`GRID_QUANTILES` on each axis, so that a few far
-    outliers do not make every cell coarse; points beyond it belong to the border cells, which
-    the sampler treats as unbounded outwards.
-    """
-    cell_ids, *_ = _kernels()
-    lo, hi = np.quantile(cloud, GRID_QUANTILES, axis=0)
-    extent = np.maximum(hi - lo, 1e-9)
-    h = float(np.cbrt(np.prod(extent) / max(len(cloud) / POINTS_PER_CELL, 1.0)))
-    for attempt in range(7):
-        dims = np.floor(extent / h).astype(np.int64) + 1
-        if np.prod(dims) > MAX_CELLS:
-            h *= float(np.cbrt(np.prod(dims) / MAX_CELLS)) * 1.01
-            continue
-        cid = cell_ids(cloud, lo, h, dims)
-        per_cell = len(cloud) / np.count_nonzero(np.bincount(cid, minlength=int(np.prod(dims))))
-        if per_cell <= 2 * POINTS_PER_CELL or attempt == 6:
-            return lo, h, dims, cid
-        h /= math.sqrt(per_cell / POINTS_PER_CELL)  # on a surface the count grows with h^2
-    dims = np.floor(extent / h).astype(np.int64) + 1
-    return lo, h, dims, cell_ids(cloud, lo, h, dims)
+    return sample
 
 
 def fps_grid(points, n: int, start: int = 0) -> np.ndarray:
@@ -224,11 +132,19 @@ def fps_grid(points, n: int, start: int = 0) -> np.ndarray:
     cloud = cloud.astype(np.float64)
     if not np.isfinite(cloud).all():
         raise ValueError("points must be finite")
-    _, layout, sample = _kernels()
-    lo, h, dims, cid = grid_cells(cloud)
-    slot, starts, order = layout(cid, int(np.prod(dims)))
+    lo, h, dims, slot, starts, order, zlo, zhi = grid_layout(cloud)
     position = np.empty(len(cloud), dtype=np.int64)
     position[order] = np.arange(len(cloud))
-    return sample(
-        np.ascontiguousarray(cloud[order]), order, starts, slot, dims, lo, h, n, int(position[start])
+    return _kernels()(
+        np.ascontiguousarray(cloud[order]),
+        order,
+        starts,
+        slot,
+        dims,
+        lo,
+        h,
+        zlo,
+        zhi,
+        n,
+        int(position[start]),
     )
