@@ -34,23 +34,15 @@ NORMAL_RADIUS_S = 2.0
 FEATURE_RADIUS_S = 5.0
 
 
-def radius_neighbours(
-    points: np.ndarray, radius: float, max_nn: int, grid: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
+def radius_neighbours(points: np.ndarray, radius: float, max_nn: int) -> tuple[np.ndarray, np.ndarray]:
     """(int64[m, K] indices, float64[m, K] distances) of up to ``max_nn`` points within ``radius``.
 
     Column 0 is the point itself; missing entries hold index ``m`` and distance ``inf``; a
     point at exactly ``radius`` is outside (cKDTree's rule, which :func:`within` keeps).
-    ``grid``: the numba grid search (:mod:`st3d_edge.geometry.grid_radius`, several times
-    faster) instead of the kd-tree, the reference the tests compare it with.
     """
-    cloud = as_cloud(points)
-    if grid:
-        from st3d_edge.geometry.grid_radius import radius_neighbours_grid
-
-        return radius_neighbours_grid(cloud, radius, max_nn)
     from st3d_edge.geometry.kdtree import query_nearest
 
+    cloud = as_cloud(points)
     dist, idx = query_nearest(cloud, cloud, min(max_nn, len(cloud)), radius=radius)
     return idx, dist
 
@@ -175,10 +167,9 @@ def fpfh(
 ) -> np.ndarray:
     """float32[m, 33] FPFH descriptors of a cloud (see the module docstring).
 
-    ``kernels``: the neighbour search and the pair work in numba
-    (:mod:`st3d_edge.geometry.grid_radius`, :mod:`st3d_edge.geometry.fpfh_kernels`, many times
-    faster) or by the kd-tree and whole-array numpy (the reference the tests compare with);
-    None picks numba when it is installed.
+    ``kernels``: the pair work in numba (:mod:`st3d_edge.geometry.fpfh_kernels`, many times
+    faster) or in whole-array numpy (the reference the tests compare with); None picks numba
+    when it is installed.
     """
     from st3d_edge.geometry import fpfh_kernels
     from st3d_edge.numba_support import numba_available
@@ -187,9 +178,7 @@ def fpfh(
     cloud = as_cloud(points).astype(np.float64)
     m = len(cloud)
     # one kd-tree query serves both neighbourhoods
-    idx, dist = radius_neighbours(
-        cloud, max(normal_radius, feature_radius), max(normal_nn, feature_nn), grid=use_kernels
-    )
+    idx, dist = radius_neighbours(cloud, max(normal_radius, feature_radius), max(normal_nn, feature_nn))
     normals = estimate_normals(
         cloud, normal_radius, normal_nn, within(idx, dist, normal_radius, normal_nn), use_kernels
     )
