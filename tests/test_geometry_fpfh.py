@@ -89,3 +89,21 @@ def test_one_wide_query_gives_each_neighbourhood():
     for radius, nn in [(0.2, 40), (0.1, 12), (0.05, 40)]:
         idx, _ = fpfh.radius_neighbours(cloud, radius, nn)
         np.testing.assert_array_equal(fpfh.within(wide_idx, wide_dist, radius, nn), idx)
+
+
+def test_neighbour_lists_of_a_wider_knn_query_give_the_same_descriptors():
+    from st3d_edge.geometry.knn import knn_and_nearest, knn_indices
+
+    rng = np.random.default_rng(6)
+    cloud = patch(6, side=30, bump=True).astype(np.float64)
+    cloud = cloud[rng.random(len(cloud)) > 0.2] + rng.normal(0.0, 1e-5, (1, 3))  # holes, no lattice ties
+    cloud += rng.normal(0.0, 2e-6, cloud.shape)
+    spacing = 0.02 / 29
+    knn, nearest = knn_and_nearest(cloud, 12, fpfh.neighbour_count(8, 40))
+    assert nearest[0].shape == (len(cloud), 40)
+    np.testing.assert_array_equal(knn, knn_indices(cloud, 12))
+    shared = fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40, neighbours=nearest)
+    own = fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40)
+    np.testing.assert_array_equal(shared, own)
+    with pytest.raises(ValueError, match="do not cover"):
+        fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40, neighbours=(nearest[0][:, :20], nearest[1][:, :20]))

@@ -31,6 +31,8 @@ from st3d_edge.geometry.fpfh import FEATURE_NN, FEATURE_RADIUS_S, NORMAL_NN, NOR
 from st3d_edge.io_utils import atomic_path, write_json_atomic
 
 MAX_BANK = 16384
+# (int64[m, K] indices, float64[m, K] distances): each point's nearest points, itself first
+Neighbours = tuple[np.ndarray, np.ndarray]
 BANK_FILE = "bank.npy"
 SETTINGS_FILE = "geometric.json"
 
@@ -53,8 +55,11 @@ class GeometricSettings:
                 raise file_error(where, f"{name} must be an integer >= 3, got {value!r}")
 
 
-def describe(points: np.ndarray, settings: GeometricSettings) -> np.ndarray:
-    """float32[m, 33] FPFH descriptors of sampled points with the settings' radii."""
+def describe(
+    points: np.ndarray, settings: GeometricSettings, neighbours: Neighbours | None = None
+) -> np.ndarray:
+    """float32[m, 33] FPFH descriptors of sampled points with the settings' radii;
+    ``neighbours``: nearest-first lists the caller has (see :func:`st3d_edge.geometry.fpfh.fpfh`)."""
     from st3d_edge.geometry.fpfh import fpfh
 
     s = settings.s
@@ -64,6 +69,7 @@ def describe(points: np.ndarray, settings: GeometricSettings) -> np.ndarray:
         settings.feature_radius_s * s,
         normal_nn=settings.normal_nn,
         feature_nn=settings.feature_nn,
+        neighbours=neighbours,
     )
 
 
@@ -74,9 +80,16 @@ class GeometricScore:
         self.settings = settings
         self.bank = MemoryBank(bank)
 
-    def __call__(self, points: np.ndarray) -> np.ndarray:
+    def __call__(self, points: np.ndarray, neighbours: Neighbours | None = None) -> np.ndarray:
         with one_blas_thread():
-            return self.bank.distances(describe(points, self.settings))
+            return self.bank.distances(describe(points, self.settings, neighbours))
+
+    @property
+    def neighbour_count(self) -> int:
+        """How many nearest neighbours of each point the descriptors read."""
+        from st3d_edge.geometry.fpfh import neighbour_count
+
+        return neighbour_count(self.settings.normal_nn, self.settings.feature_nn)
 
     @classmethod
     def fit(

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from st3d_edge.calibration.fusion import SCORINGS, Fusion
-from st3d_edge.calibration.geometric import GeometricScore
+from st3d_edge.calibration.geometric import GeometricScore, Neighbours
 from st3d_edge.errors import file_error
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
 from st3d_edge.io_utils import write_json_atomic
@@ -53,17 +53,26 @@ class Scoring:
     def image_neighbours(self) -> int:
         return IMAGE_NEIGHBOURS[self.method]
 
-    def geometric_scores(self, points: np.ndarray) -> np.ndarray | None:
-        return self.geometric(points) if self.fused else None
+    def geometric_scores(self, points: np.ndarray, neighbours: Neighbours | None = None) -> np.ndarray | None:
+        return self.geometric(points, neighbours) if self.fused else None
 
     def combine(self, student: np.ndarray, geometric: np.ndarray | None) -> np.ndarray:
         if not self.fused:
             return np.asarray(student, dtype=np.float32)
         return self.fusion(student, geometric)
 
-    def __call__(self, points: np.ndarray, student: np.ndarray) -> np.ndarray:
-        """The anomaly scores of sampled ``points`` given the student's errors on them."""
-        return self.combine(student, self.geometric_scores(points))
+    def __call__(
+        self, points: np.ndarray, student: np.ndarray, neighbours: Neighbours | None = None
+    ) -> np.ndarray:
+        """The anomaly scores of sampled ``points`` given the student's errors on them;
+        ``neighbours``: nearest-first neighbour lists for the geometric score, when the caller
+        has them (:func:`st3d_edge.geometry.fpfh.fpfh`)."""
+        return self.combine(student, self.geometric_scores(points, neighbours))
+
+    @property
+    def neighbour_count(self) -> int:
+        """How many nearest neighbours the geometric score reads (0: none, student scoring)."""
+        return self.geometric.neighbour_count if self.fused else 0
 
 
 STUDENT_ONLY = Scoring("student")

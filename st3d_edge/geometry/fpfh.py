@@ -47,6 +47,11 @@ def radius_neighbours(points: np.ndarray, radius: float, max_nn: int) -> tuple[n
     return idx, dist
 
 
+def neighbour_count(normal_nn: int = NORMAL_NN, feature_nn: int = FEATURE_NN) -> int:
+    """How many nearest neighbours (the point included) :func:`fpfh` reads of each point."""
+    return max(normal_nn, feature_nn)
+
+
 def within(idx: np.ndarray, dist: np.ndarray, radius: float, max_nn: int) -> np.ndarray:
     """The first ``max_nn`` columns of a wider, farther query, cut at ``radius``: the same lists
     :func:`radius_neighbours` gives for (radius, max_nn), up to the order of equidistant points."""
@@ -164,8 +169,14 @@ def fpfh(
     normal_nn: int = NORMAL_NN,
     feature_nn: int = FEATURE_NN,
     kernels: bool | None = None,
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """float32[m, 33] FPFH descriptors of a cloud (see the module docstring).
+
+    ``neighbours``: (int64[m, K] indices, float64[m, K] distances) of each point's nearest
+    points, itself first, K >= min(max(normal_nn, feature_nn), m), from a query the caller
+    made anyway (the runtime's kNN graph, widened); they are cut to both radii here, so the
+    descriptors are those of the default query (:func:`radius_neighbours`).
 
     ``kernels``: the pair work in numba (:mod:`st3d_edge.geometry.fpfh_kernels`, many times
     faster) or in whole-array numpy (the reference the tests compare with); None picks numba
@@ -178,7 +189,12 @@ def fpfh(
     cloud = as_cloud(points).astype(np.float64)
     m = len(cloud)
     # one kd-tree query serves both neighbourhoods
-    idx, dist = radius_neighbours(cloud, max(normal_radius, feature_radius), max(normal_nn, feature_nn))
+    if neighbours is None:
+        idx, dist = radius_neighbours(cloud, max(normal_radius, feature_radius), max(normal_nn, feature_nn))
+    else:
+        idx, dist = neighbours
+        if idx.shape != dist.shape or len(idx) != m or idx.shape[1] < min(max(normal_nn, feature_nn), m):
+            raise ValueError(f"neighbour lists of shape {idx.shape} do not cover {m} points")
     normals = estimate_normals(
         cloud, normal_radius, normal_nn, within(idx, dist, normal_radius, normal_nn), use_kernels
     )

@@ -8,6 +8,7 @@ per-point scores back into a score for every valid pixel:
 ``sample(points, n, sampler) -> idx int64[m]``   reduce the cloud to m = min(n, N) points
 ``take(points, idx) -> float32[m, 3]``           the sampled points
 ``knn(points, k) -> int32[m, k]``                the kNN graph, the point itself in column 0
+``knn_and_nearest(points, k, count)`` (optional) the same and the geometric score's wider lists
 ``fill(sample_points, scores, query_points)``    inverse-distance fill to every valid pixel
 ``fill_grid(..., grid)`` (optional)              the same fill through an organized scan's image
 ``image_score(points, scores, knn, neighbours)`` the image score (a host float)
@@ -74,6 +75,14 @@ class CpuGeometry:
         from st3d_edge.geometry.knn import knn_indices
 
         return knn_indices(points, k, workers=self.workers)
+
+    def knn_and_nearest(
+        self, points: np.ndarray, k: int, count: int
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """:meth:`knn` and each point's ``count`` nearest for the geometric score, one query."""
+        from st3d_edge.geometry.knn import knn_and_nearest
+
+        return knn_and_nearest(points, k, count, workers=self.workers)
 
     def fill(self, sample_points: np.ndarray, scores: np.ndarray, query_points: np.ndarray) -> np.ndarray:
         from st3d_edge.geometry.fill import idw_fill

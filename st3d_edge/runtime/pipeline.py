@@ -217,7 +217,12 @@ class ScanScorer:
                 idx = np.sort(idx)
             sampled = call(geometry, "take", cloud, idx)
         with clock.stage("knn"):
-            knn = geometry.knn(sampled, self.k)
+            nearest = None
+            if self.scoring.fused and hasattr(geometry, "knn_and_nearest"):
+                # the geometric score reads each point's 100 nearest: one query serves both
+                knn, nearest = geometry.knn_and_nearest(sampled, self.k, self.scoring.neighbour_count)
+            else:
+                knn = geometry.knn(sampled, self.k)
         spacing = self._check_spacing(scan.path, sampled, knn)
         with clock.stage("inference"):
             if getattr(geometry, "on_device", False):
@@ -227,7 +232,7 @@ class ScanScorer:
         if self.scoring.fused:
             with clock.stage("geometric"):
                 host_points = np.asarray(call(geometry, "to_host", sampled), dtype=np.float32)
-                fused = self.scoring(host_points, np.asarray(call(geometry, "to_host", scores)))
+                fused = self.scoring(host_points, np.asarray(call(geometry, "to_host", scores)), nearest)
                 scores = call(geometry, "to_device", fused)
         with clock.stage("fill"):
             filled = call(geometry, "to_host", fill_scan(geometry, scan, sampled, scores, cloud, idx, knn))
