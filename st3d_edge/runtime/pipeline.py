@@ -209,12 +209,9 @@ class ScanScorer:
             check_coordinates(scan.path, points, scan.pixels, self.s)
         with clock.stage("sample"):
             cloud = call(geometry, "to_device", points)
+            # on the CPU the samples come in locality order (st3d_edge.geometry.locality): a
+            # point's neighbours lie close in memory for the kNN, the network and FPFH
             idx = geometry.sample(cloud, self.n, self.sampler)
-            if isinstance(idx, np.ndarray):
-                # the same points in scan order rather than FPS order: a point's neighbours then
-                # lie close in memory, which makes the network's and FPFH's gathers 1.3-1.8x
-                # faster on the CPU (benchmarks/runtime.py); no score depends on the order
-                idx = np.sort(idx)
             sampled = call(geometry, "take", cloud, idx)
         with clock.stage("knn"):
             nearest = None
