@@ -13,6 +13,9 @@ Rows (median and p90 over repeats, one process, so ratios compare like with like
 * kNN of the 64000 sampled points: the kd-tree of ``knn_indices`` (pykdtree when installed)
   and cKDTree on all cores; the brute-force reference on the first ``--brute-points`` of them,
   extrapolated by its O(N^2) cost.
+* FPFH (the fused score's descriptor, at the model's spacing) of the sampled points as FPS
+  lists them and in locality order (:mod:`st3d_edge.geometry.locality`), with the cost of the
+  ordering and the kNN in that order.
 * The IDW fill of all 300000 points from the 64000 sampled scores (the runtime's last stage):
   by cKDTree (the previous path), by pykdtree when installed, and through the pixel grid
   (``grid_idw_fill``), with its largest difference from the kd-tree fill.
@@ -140,6 +143,26 @@ def main() -> None:
     scale = (n / subset) ** 2
     note = f"extrapolated x{scale:.0f} (O(N^2)) from {subset} points"
     rows.append((f"kNN brute force k={k} on {n}", brute_s, scale, knn_base, note))
+
+    # the FPFH stage on the samples as FPS lists them and in locality order (same set)
+    from st3d_edge.geometry.fpfh import fpfh
+    from st3d_edge.geometry.locality import locality_order
+    from st3d_edge.geometry.scale import knn_distance_sum
+
+    total, count = knn_distance_sum(sampled, knn)
+    s = total / count  # the model's spacing, eq. 4
+    fpfh_reps = max(1, reps // 2)
+    picked_s, described = timed(lambda: fpfh(sampled, 2 * s, 5 * s), fpfh_reps)
+    fpfh_base = f"FPFH of {n} samples in FPS order"
+    rows.append((fpfh_base, picked_s, 1.0, "", "baseline"))
+    order_s, order = timed(lambda: locality_order(sampled), reps)
+    local = sampled[order]
+    local_s, local_described = timed(lambda: fpfh(local, 2 * s, 5 * s), fpfh_reps)
+    same = np.array_equal(local_described, described[order])
+    rows.append((f"FPFH of {n} samples in locality order", local_s, 1.0, fpfh_base, f"same values: {same}"))
+    rows.append((f"locality order of {n} samples", order_s, 1.0, fpfh_base, "Morton codes and a sort"))
+    local_knn_s, _ = timed(lambda: knn_indices(local, k), reps)
+    rows.append((f"kNN knn_indices k={k} in locality order", local_knn_s, 1.0, knn_base, ""))
 
     scores = np.random.default_rng(0).random(n)
     fill_s, exact = timed(lambda: idw_fill(sampled, scores, cloud, use_pykdtree=False), reps)
