@@ -121,12 +121,13 @@ def previous_geometry(threads: int):
     class PreviousGeometry(CpuGeometry):
         name = "cpu-previous"
         fill_grid = None  # the pipeline falls back to ``fill``: the kd-tree for every pixel
+        knn_and_nearest = None  # the kNN graph and FPFH's neighbours by two queries
 
         def sample(self, points, n, sampler="fps"):
             if sampler != "fps" or n >= len(points):
-                return super().sample(points, n, sampler)
+                return np.sort(super().sample(points, n, sampler))
             picked = fpsample.bucket_fps_kdline_sampling(np.ascontiguousarray(points), n, 7, start_idx=0)
-            return distinct_completion(picked, len(points))
+            return np.sort(distinct_completion(picked, len(points)))  # scan order, as it was
 
         def knn(self, points, k):
             return knn_indices(points, k, workers=self.workers, use_pykdtree=False)

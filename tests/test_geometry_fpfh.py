@@ -102,8 +102,16 @@ def test_neighbour_lists_of_a_wider_knn_query_give_the_same_descriptors():
     knn, nearest = knn_and_nearest(cloud, 12, fpfh.neighbour_count(8, 40))
     assert nearest[0].shape == (len(cloud), 40)
     np.testing.assert_array_equal(knn, knn_indices(cloud, 12))
-    shared = fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40, neighbours=nearest)
-    own = fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40)
-    np.testing.assert_array_equal(shared, own)
+    for kernels in (True, False):
+        shared = fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40, kernels=kernels, neighbours=nearest)
+        own = fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40, kernels=kernels)
+        np.testing.assert_array_equal(shared, own)
+    small = cloud[:30]  # fewer points than the lists are long: every point is listed
+    _, nearest = knn_and_nearest(small, 12, 40)
+    assert nearest[0].shape == (30, 30)
+    np.testing.assert_array_equal(
+        fpfh.fpfh(small, 2 * spacing, 5 * spacing, 8, 40, neighbours=nearest),
+        fpfh.fpfh(small, 2 * spacing, 5 * spacing, 8, 40),
+    )
     with pytest.raises(ValueError, match="do not cover"):
         fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40, neighbours=(nearest[0][:, :20], nearest[1][:, :20]))

@@ -82,6 +82,16 @@ gpu = ScanScorer(bundle, backend, CudaGeometry(threads=16, fps_threads=16)).scor
 assert_close(gpu.anomaly_map, cpu.anomaly_map, **FLOAT32_DIFFERENT_KERNELS, what="map")
 assert_close(gpu.image_score, cpu.image_score, **FLOAT32_DIFFERENT_KERNELS, what="image score")
 assert gpu.sampled_points == 24
+# the fused score: the CPU takes the kNN graph and FPFH's neighbours from one query, the GPU
+# geometry (no knn_and_nearest) from two
+from st3d_edge.calibration.fusion import Fusion
+from st3d_edge.calibration.geometric import GeometricScore, GeometricSettings
+from st3d_edge.calibration.scoring import Scoring
+good = toy_scan(organized_cloud(8, 10, seed=4, bump=False)).points
+scoring = Scoring("fused", GeometricScore.fit([good], GeometricSettings(s=0.05)), Fusion(0.1, 0.5, 30.0, 8.0))
+cpu = ScanScorer(bundle, backend, CpuGeometry(workers=1), scoring).score(scan)
+gpu = ScanScorer(bundle, backend, CudaGeometry(threads=16, fps_threads=16), scoring).score(scan)
+assert_close(gpu.anomaly_map, cpu.anomaly_map, **FLOAT32_DIFFERENT_KERNELS, what="fused map")
 print("ok")
 """
 

@@ -174,7 +174,8 @@ def fpfh(
     """float32[m, 33] FPFH descriptors of a cloud (see the module docstring).
 
     ``neighbours``: (int64[m, K] indices, float64[m, K] distances) of each point's nearest
-    points, itself first, K >= min(max(normal_nn, feature_nn), m), from a query the caller
+    points, nearest first (the point itself, or a duplicate of it, in column 0),
+    K >= min(max(normal_nn, feature_nn), m), from a query the caller
     made anyway (the runtime's kNN graph, widened); they are cut to both radii here, so the
     descriptors are those of the default query (:func:`radius_neighbours`).
 

@@ -1,5 +1,4 @@
-"""A uniform grid over a point cloud (numba): the index the exact grid FPS and the fixed-radius
-neighbour search walk.
+"""A uniform grid over a point cloud (numba): the index the exact grid FPS walks.
 
 Cells are cubic, sized for about :data:`POINTS_PER_CELL` points per non-empty cell (a scan is a
 surface, so the count grows with the square of the cell size), over the central

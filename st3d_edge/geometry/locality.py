@@ -3,11 +3,12 @@
 FPS returns its samples in the order it found them, each far from the ones before, so the
 neighbours of a point sit anywhere in the array. Every later stage walks neighbour lists (the
 network's kNN gathers, the FPFH histograms and their neighbour sums), and on a 64000-point
-cloud those walks miss the cache on almost every neighbour. Sorting the samples along a
-Z-order (Morton) curve puts most neighbours within a few kilobytes of each other: the FPFH
-neighbour sum of an 800 x 800 scan went from 0.42 s to 0.06 s on one core, same result
-(benchmarks/geometry.py). The set of samples, and every per-point result, is unchanged; only
-the order in which the points are listed is.
+cloud those walks miss the cache on almost every neighbour. Listing the samples along a
+Z-order (Morton) curve puts most neighbours near each other in memory (benchmarks/geometry.py
+times the FPFH stage and the kNN in both orders; the README has the figures). The set of
+samples, and every per-point result, is unchanged; only the order in which they are listed is.
+An organized scan's own pixel order is about as local; the Z-order also serves unorganized
+clouds and the training side, which listed samples in FPS order before.
 
 Decision: Morton codes over the central :data:`QUANTILES` of each axis (points beyond are
 clamped, so a few far outliers do not squeeze the rest into a few codes), :data:`BITS` bits per
@@ -53,4 +54,6 @@ def locality_order(points: np.ndarray) -> np.ndarray:
         raise ValueError(f"points must be an (m, 3) array, got shape {cloud.shape}")
     if len(cloud) == 0:
         return np.zeros(0, dtype=np.int64)
+    if not np.isfinite(cloud).all():
+        raise ValueError("points must be finite")
     return np.argsort(morton_codes(cloud), kind="stable").astype(np.int64)

@@ -19,8 +19,8 @@ SAMPLERS = ("fps", "fps-exact", "fps-tiled")
 
 def sample_indices(points, n: int, sampler: str = "fps") -> np.ndarray:
     """``min(n, N)`` point indices (int64) chosen by the named sampler, listed in locality order
-    (:mod:`st3d_edge.geometry.locality`: neighbours near in memory, which every later stage
-    walks several times faster) rather than in the order the sampler picked them."""
+    (:mod:`st3d_edge.geometry.locality`: neighbours near in memory, for the stages that walk
+    neighbour lists) rather than in the order the sampler picked them."""
     from st3d_edge.geometry.locality import locality_order
 
     idx = sampled_in_pick_order(points, n, sampler)

@@ -6,9 +6,11 @@ Decisions the paper leaves open, as taken here:
   ``min(n, valid points)`` points; a scan with fewer valid points than n is used whole. A scan
   with fewer than k + 1 valid points has no kNN graph and is rejected with a one-line error, as
   is one with fewer valid points than the backend's smallest input (``min_n``: a TensorRT
-  engine's optimization profile minimum, 1024 by default). On the CPU the sampled points are
-  taken in scan order (sorted indices), not in the sampler's order: the same points, with
-  neighbours close in memory.
+  engine's optimization profile minimum, 1024 by default). On the CPU the sampled points come
+  in locality order (:mod:`st3d_edge.geometry.locality`), not in the sampler's order: the same
+  points, with neighbours close in memory. With the fused score, one kd-tree query gives the
+  kNN graph and the geometric score's 100 nearest (the same neighbours as two queries, up to
+  the order of exactly equidistant points).
 * The anomaly score of a sampled point is the bundle's scoring (``fused`` by default: the
   graph's student error fused with the geometric FPFH memory-bank score, timed as the stage
   ``geometric``; ``student``: the graph's output as is), see :mod:`st3d_edge.calibration.scoring`.
@@ -215,7 +217,7 @@ class ScanScorer:
             sampled = call(geometry, "take", cloud, idx)
         with clock.stage("knn"):
             nearest = None
-            if self.scoring.fused and hasattr(geometry, "knn_and_nearest"):
+            if self.scoring.fused and getattr(geometry, "knn_and_nearest", None) is not None:
                 # the geometric score reads each point's 100 nearest: one query serves both
                 knn, nearest = geometry.knn_and_nearest(sampled, self.k, self.scoring.neighbour_count)
             else:

@@ -25,7 +25,7 @@ import numpy as np
 from st3d_edge.errors import file_error
 from st3d_edge.io_utils import atomic_path
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: sampled points in locality order
 
 
 @dataclass

@@ -29,7 +29,8 @@ Decisions:
   CPU's bucket FPS starts from a point of fpsample's choosing). ``fps-exact`` is identical to
   ``st3d_edge.geometry.fps.fps_exact`` up to float32 near-ties (the kernels measure in float32,
   the reference in float64).
-- ``n >= N`` returns ``arange(N)``, as every CPU sampler does.
+- ``n >= N`` returns ``arange(N)``, as every CPU sampler does in pick order (the CPU lists its
+  samples in locality order afterwards; the GPU keeps pick order: no score depends on it).
 - ``fps-tiled`` needs the points on the host for the tile plan; ``to_device`` remembers the
   host copy of what it uploaded, otherwise the points are downloaded once (an extra sync).
 """
@@ -135,6 +136,10 @@ class CudaGeometry:
         raise TypeError(f"expected a numpy or device array, got {type(array).__name__}")
 
     def to_host(self, array: Any) -> np.ndarray:
+        if isinstance(array, np.ndarray):
+            return array  # a host backend's output (onnxruntime CPU, the numba CPU scorer)
+        if not hasattr(array, "copy_to_host"):
+            array = self._as_device(array, "download")  # another library's device array
         host = array.copy_to_host(stream=self.stream)
         self.stream.synchronize()
         return host
