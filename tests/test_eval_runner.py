@@ -226,3 +226,20 @@ def test_missing_torch_or_matplotlib_names_the_train_extra(tmp_path, monkeypatch
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(MissingExtraError, match=r"matplotlib is not installed.*st3d-edge\[train\]"):
         plot_pro_vs_limit({}, tmp_path / "pro.png")
+
+
+def test_image_neighbours_follow_the_runs_calibrated_thresholds(tmp_path):
+    """A run calibrated with another neighbour count than today's is evaluated with its own count,
+    the one its bundle ships; another scoring than the trained one, or no thresholds, take the
+    scoring's current count."""
+    from st3d_edge.calibration.scoring import IMAGE_NEIGHBOURS, Scoring
+    from st3d_edge.calibration.thresholds import Thresholds, save_thresholds
+    from st3d_edge.evaluation.runner import run_image_neighbours
+    from st3d_edge.train.student import THRESHOLDS
+
+    student = Scoring("student")
+    assert run_image_neighbours(tmp_path, True, student) == IMAGE_NEIGHBOURS["student"]
+    recorded = IMAGE_NEIGHBOURS["student"] + 3
+    save_thresholds(tmp_path / THRESHOLDS, Thresholds(pixel=1.0, image=2.0, image_neighbours=recorded))
+    assert run_image_neighbours(tmp_path, True, student) == recorded
+    assert run_image_neighbours(tmp_path, False, student) == IMAGE_NEIGHBOURS["student"]

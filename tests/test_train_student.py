@@ -118,11 +118,11 @@ def test_validation_loss_and_thresholds_match_reference(setup):
     st_loc, g_loc = np.median(st), np.median(g)
     st_scale, g_scale = np.quantile(st, 0.999) - st_loc, np.quantile(g, 0.999) - g_loc
     fused = [(sc - st_loc) / st_scale + (gs - g_loc) / g_scale for sc, gs in zip(scores, geo, strict=True)]
-    # the fused score's image score is the plain maximum (calibration.scoring.IMAGE_NEIGHBOURS)
-    images = [image_score(p, f, k, neighbours=1) for (p, k), f in zip(clouds, fused, strict=True)]
+    # the fused score's image score is the highest 8-neighbour mean (calibration.scoring.IMAGE_NEIGHBOURS)
+    images = [image_score(p, f, k, neighbours=8) for (p, k), f in zip(clouds, fused, strict=True)]
     assert_close(saved.pixel, pixel_threshold(np.concatenate(fused), 0.01), **FLOAT32_SAME_MATH, what="pixel")
     assert_close(saved.image, max(images), **FLOAT32_SAME_MATH, what="image")
-    assert saved.image_neighbours == 1
+    assert saved.image_neighbours == 8
 
 
 def test_resume_equals_uninterrupted_run(setup, tmp_path):

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from st3d_edge.evaluation.maps import MAP_SIGMA, blur_map, map_path, point_map, 
 from st3d_edge.evaluation.pro import HEADLINE_LIMIT, LIMITS, au_pro_at_limits, pro_curve
 from st3d_edge.evaluation.report import CURVE_LIMITS, CategoryResult
 from st3d_edge.geometry.smoothing import IMAGE_SCORE_NEIGHBOURS
+
+if TYPE_CHECKING:
+    from st3d_edge.calibration.scoring import Scoring
 
 # valid points (m, 3) float32 -> (sampled indices int64[n], kNN of the sampled points int[n, k], scores[n])
 PointScorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -167,6 +170,22 @@ def evaluate_scans(
     )
 
 
+def run_image_neighbours(run_dir: str | Path, trained_scoring: bool, scoring: Scoring) -> int:
+    """The image score's neighbour count a run's model is evaluated with: the count its image
+    threshold was calibrated with (the one its bundle ships), else the scoring's current one.
+
+    Runs trained before the count changed keep theirs, so ``evaluate`` measures what their
+    exported bundle does.
+    """
+    from st3d_edge.calibration.thresholds import load_thresholds
+    from st3d_edge.train.student import THRESHOLDS
+
+    path = Path(run_dir) / THRESHOLDS
+    if trained_scoring and path.exists():
+        return load_thresholds(path).image_neighbours
+    return scoring.image_neighbours
+
+
 class ModelPointScorer:
     """The trained 3D-ST model of a run folder as a :data:`PointScorer` (torch, CPU or CUDA)."""
 
@@ -185,6 +204,8 @@ class ModelPointScorer:
         teacher, student, s, mu, sigma, preset = load_category(run_dir)
         self.preset = preset
         self.scoring = load_scoring(run_dir, scoring or preset.model.scoring)
+        trained = self.scoring.method == preset.model.scoring
+        self.image_neighbours = run_image_neighbours(run_dir, trained, self.scoring)
         self.n, self.k = preset.model.n, preset.model.k
         self.sampler = sampler or preset.model.sampler
         self.device = device
@@ -246,7 +267,7 @@ def evaluate_category(
         progress=progress,
         peak_gpu_mb=scorer.peak_gpu_mb,
         on_map=on_map,
-        image_neighbours=scorer.scoring.image_neighbours,
+        image_neighbours=scorer.image_neighbours,
         map_sigma=map_sigma,
     )
 
@@ -296,7 +317,7 @@ def evaluate_folders(
         total=len(good_paths) + len(defect_paths),
         progress=progress,
         peak_gpu_mb=scorer.peak_gpu_mb,
-        image_neighbours=scorer.scoring.image_neighbours,
+        image_neighbours=scorer.image_neighbours,
         map_sigma=map_sigma,
     )
 
