@@ -44,14 +44,17 @@ def test_normals_point_towards_the_camera():
     assert_close(np.linalg.norm(normals, axis=1), np.ones(len(normals)), rtol=1e-9, atol=0.0, what="unit")
 
 
-def test_matches_open3d_fpfh():
+@pytest.mark.parametrize("feature_nn", [fpfh.FEATURE_NN, 32])
+def test_matches_open3d_fpfh(feature_nn):
     pytest.importorskip("open3d", reason="Open3D is the train extra's peer baseline")
     from st3d_edge.evaluation.btf import fpfh_descriptors
 
     points = patch(5, side=20, bump=True)
     spacing = 0.02 / 19
-    ours = fpfh.fpfh(points, 2 * spacing, 5 * spacing)
-    theirs = fpfh_descriptors(points, 2 * spacing, 5 * spacing)
+    ours = fpfh.fpfh(points, 2 * spacing, 5 * spacing, feature_nn=feature_nn)
+    theirs = fpfh_descriptors(points, 2 * spacing, 5 * spacing, feature_nn=feature_nn)
+    if feature_nn != fpfh.FEATURE_NN:  # the count reaches both: fewer neighbours, other histograms
+        assert not np.allclose(ours, fpfh.fpfh(points, 2 * spacing, 5 * spacing), atol=1e-3)
     # same definitions; PCA eigenvectors and float order may differ in the last bits
     assert_close(ours, theirs, rtol=1e-3, atol=1e-3, what="numpy FPFH vs Open3D")
 

@@ -16,9 +16,10 @@ Decisions:
 * Weights (1, 1): with the shipped teacher (depth-camera scenes), on the four tuning categories
   and image score = the highest point score, the geometric score alone gave mean AU-PRO 0.889 /
   I-AUROC 0.980, the student alone 0.865 / 0.897, tail-standardised (0.25, 1) 0.932 / 0.970,
-  (0.5, 1) 0.948 / 0.970, (1, 1) 0.952 / 0.978 (benchmarks/fusion_weights.py). The image
-  score has since become the highest 8-neighbour mean (calibration.scoring.IMAGE_NEIGHBOURS). With the earlier,
-  collapsed teacher the student alone reached 0.731 / 0.683 and had a quarter of the weight.
+  (0.5, 1) 0.948 / 0.970, (1, 1) 0.952 / 0.978 (benchmarks/fusion_weights.py); the image
+  score has since become the highest 8-neighbour mean (calibration.scoring.IMAGE_NEIGHBOURS).
+  With the earlier, collapsed teacher the student alone reached 0.731 / 0.683 and had a quarter
+  of the weight.
 * The weights and the standardisation are shipped settings (:data:`DEFAULT_WEIGHTS`,
   :data:`DEFAULT_STANDARDISATION`), chosen on the tuning categories of the accuracy benchmark
   and reported against held-out ones (see the README).

@@ -44,7 +44,9 @@ from st3d_edge.geometry.fpfh import FEATURE_NN, FEATURE_RADIUS_S, NORMAL_NN, NOR
 IMAGE_NEIGHBOURS = 1  # see the module docstring
 
 
-def fpfh_descriptors(points: np.ndarray, normal_radius: float, feature_radius: float) -> np.ndarray:
+def fpfh_descriptors(
+    points: np.ndarray, normal_radius: float, feature_radius: float, feature_nn: int = FEATURE_NN
+) -> np.ndarray:
     """float32[m, 33] FPFH descriptors of a cloud (normals oriented towards the origin)."""
     try:
         import open3d as o3d
@@ -55,7 +57,7 @@ def fpfh_descriptors(points: np.ndarray, normal_radius: float, feature_radius: f
     cloud.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=normal_radius, max_nn=NORMAL_NN))
     cloud.orient_normals_towards_camera_location(np.zeros(3))
     feature = o3d.pipelines.registration.compute_fpfh_feature(
-        cloud, o3d.geometry.KDTreeSearchParamHybrid(radius=feature_radius, max_nn=FEATURE_NN)
+        cloud, o3d.geometry.KDTreeSearchParamHybrid(radius=feature_radius, max_nn=feature_nn)
     )
     return np.ascontiguousarray(np.asarray(feature.data).T, dtype=np.float32)
 
@@ -73,12 +75,14 @@ class BtfBaseline:
         coreset_fraction: float = CORESET_FRACTION,
         normal_radius_s: float = NORMAL_RADIUS_S,
         feature_radius_s: float = FEATURE_RADIUS_S,
+        feature_nn: int = FEATURE_NN,
     ) -> None:
         if not 0.0 < coreset_fraction <= 1.0:
             raise ValueError(f"coreset_fraction must be in (0, 1], got {coreset_fraction}")
         self.n, self.k, self.sampler = n, k, sampler
         self.coreset_fraction = coreset_fraction
         self.normal_radius_s, self.feature_radius_s = normal_radius_s, feature_radius_s
+        self.feature_nn = feature_nn
         self.s: float | None = None
         self.bank: MemoryBank | None = None
 
@@ -91,7 +95,8 @@ class BtfBaseline:
         return idx, sampled, knn_indices(sampled, min(self.k, len(sampled)))
 
     def _describe(self, sampled: np.ndarray) -> np.ndarray:
-        return fpfh_descriptors(sampled, self.normal_radius_s * self.s, self.feature_radius_s * self.s)
+        s = self.s
+        return fpfh_descriptors(sampled, self.normal_radius_s * s, self.feature_radius_s * s, self.feature_nn)
 
     def fit(self, clouds: Iterable[np.ndarray]) -> BtfBaseline:
         """Build the memory bank from the valid points of good training scans."""
@@ -116,13 +121,19 @@ class BtfBaseline:
 
 
 def fit_btf_for_category(
-    data_root, category: str, n: int, k: int, sampler: str = "fps", coreset_fraction: float = CORESET_FRACTION
+    data_root,
+    category: str,
+    n: int,
+    k: int,
+    sampler: str = "fps",
+    coreset_fraction: float = CORESET_FRACTION,
+    feature_nn: int = FEATURE_NN,
 ) -> BtfBaseline:
     """A baseline fitted on the good scans of ``<data_root>/<category>/train``."""
     from st3d_edge.data.mvtec import good_scan_paths, read_scan
 
     paths = good_scan_paths(data_root, category, "train")
-    baseline = BtfBaseline(n, k, sampler, coreset_fraction)
+    baseline = BtfBaseline(n, k, sampler, coreset_fraction, feature_nn=feature_nn)
     return baseline.fit(read_scan(p).points for p in paths)
 
 
