@@ -164,6 +164,18 @@ def main() -> None:
     local_knn_s, _ = timed(lambda: knn_indices(local, k), reps)
     rows.append((f"kNN knn_indices k={k} in locality order", local_knn_s, 1.0, knn_base, ""))
 
+    # FPFH's neighbourhoods (each sample's 100 nearest): the kd-tree against the numba grid
+    from st3d_edge.geometry.fpfh import neighbour_count
+    from st3d_edge.geometry.kdtree import nearest_in_cloud
+
+    wide = neighbour_count()
+    tree_wide_s, (tree_d, _) = timed(lambda: nearest_in_cloud(local, wide, use_grid=False), reps)
+    wide_base = f"{wide} nearest of {n} (cKDTree, workers=-1)"
+    rows.append((wide_base, tree_wide_s, 1.0, "", "baseline"))
+    grid_wide_s, (grid_d, _) = timed(lambda: nearest_in_cloud(local, wide, use_grid=True), reps)
+    note = f"same distances: {np.array_equal(grid_d, tree_d)}; FPFH's"
+    rows.append((f"{wide} nearest of {n} (numba grid)", grid_wide_s, 1.0, wide_base, note))
+
     scores = np.random.default_rng(0).random(n)
     fill_s, exact = timed(lambda: idw_fill(sampled, scores, cloud, use_pykdtree=False), reps)
     fill_base = f"IDW fill {len(cloud)} from {n} (4 nn, cKDTree)"

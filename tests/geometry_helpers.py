@@ -8,6 +8,21 @@ import numpy as np
 FLOAT64_SAME_MATH = dict(rtol=1e-12, atol=1e-15)
 
 
+def assert_same_neighbours_up_to_ties(fast, slow_one_more) -> None:
+    """Equal distances; equal index sets on rows where the k-th and (k+1)-th are not tied.
+
+    ``fast``: (distances, indices) of k neighbours; ``slow_one_more``: the reference's k + 1.
+    """
+    from tests.helpers import assert_close
+
+    (dist_a, idx_a), (dist_b, idx_b) = fast, slow_one_more
+    k = idx_a.shape[1]
+    assert_close(dist_a, dist_b[:, :k], **FLOAT64_SAME_MATH, what="distances")
+    clear = dist_b[:, k - 1] < dist_b[:, k]  # either side may keep either of two tied points
+    assert clear.mean() > 0.9
+    assert np.array_equal(np.sort(idx_a[clear], axis=1), np.sort(idx_b[clear, :k], axis=1))
+
+
 def height_field(n_points: int, seed: int = 0) -> np.ndarray:
     """``n_points`` float32 points of a 10 cm height field seen on a pixel grid, like a scan.
 

@@ -8,20 +8,10 @@ import pytest
 from st3d_edge.geometry.fill import idw_fill
 from st3d_edge.geometry.kdtree import pykdtree_available, query_nearest
 from st3d_edge.geometry.knn import knn_indices
-from tests.geometry_helpers import FLOAT64_SAME_MATH, height_field
+from tests.geometry_helpers import assert_same_neighbours_up_to_ties, height_field
 from tests.helpers import assert_close
 
 needs_pykdtree = pytest.mark.skipif(not pykdtree_available(), reason="pykdtree is not installed")
-
-
-def _same_sets_up_to_ties(fast, slow_one_more) -> None:
-    """Equal distances; equal index sets on rows where the k-th and (k+1)-th are not tied."""
-    (dist_a, idx_a), (dist_b, idx_b) = fast, slow_one_more
-    k = idx_a.shape[1]
-    assert_close(dist_a, dist_b[:, :k], **FLOAT64_SAME_MATH, what="distances")
-    clear = dist_b[:, k - 1] < dist_b[:, k]  # either tree may keep either of two tied points
-    assert clear.mean() > 0.9
-    assert np.array_equal(np.sort(idx_a[clear], axis=1), np.sort(idx_b[clear, :k], axis=1))
 
 
 @needs_pykdtree
@@ -34,7 +24,7 @@ def test_pykdtree_finds_the_same_neighbours_as_ckdtree(seed):
     fast = query_nearest(data, queries, k, use_pykdtree=True)
     slow = query_nearest(data, queries, k + 1, use_pykdtree=False)
     assert fast[1].dtype == np.int64 and fast[1].shape == (400, k)
-    _same_sets_up_to_ties(fast, slow)
+    assert_same_neighbours_up_to_ties(fast, slow)
 
 
 @needs_pykdtree

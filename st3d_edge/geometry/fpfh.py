@@ -40,10 +40,10 @@ def radius_neighbours(points: np.ndarray, radius: float, max_nn: int) -> tuple[n
     Column 0 is the point itself; missing entries hold index ``m`` and distance ``inf``; a
     point at exactly ``radius`` is outside (cKDTree's rule, which :func:`within` keeps).
     """
-    from st3d_edge.geometry.kdtree import query_nearest
+    from st3d_edge.geometry.kdtree import nearest_in_cloud
 
     cloud = as_cloud(points)
-    dist, idx = query_nearest(cloud, cloud, min(max_nn, len(cloud)), radius=radius)
+    dist, idx = nearest_in_cloud(cloud, min(max_nn, len(cloud)), radius=radius)
     return idx, dist
 
 

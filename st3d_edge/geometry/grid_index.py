@@ -1,7 +1,8 @@
-"""A uniform grid over a point cloud (numba): the index the exact grid FPS walks.
+"""A uniform grid over a point cloud (numba): the index the exact grid FPS and the grid kNN walk.
 
-Cells are cubic, sized for about :data:`POINTS_PER_CELL` points per non-empty cell (a scan is a
-surface, so the count grows with the square of the cell size), over the central
+Cells are cubic, sized for about ``points_per_cell`` points per non-empty cell
+(:data:`POINTS_PER_CELL` for the FPS; a scan is a surface, so the count grows with the square
+of the cell size), over the central
 :data:`GRID_QUANTILES` of each axis so that a few far outliers do not make every cell coarse;
 points beyond that box belong to the border cells, which are unbounded outwards (clamping a
 cell coordinate moves it by no more than the point moved, so "cells within reach" stays
@@ -96,9 +97,11 @@ def kernels():
     return cell_ids, layout, cell_range, axis_gap, column_extents
 
 
-def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+def grid_cells(
+    cloud: np.ndarray, points_per_cell: int = POINTS_PER_CELL
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """(lower corner float64[3], cell size, cells per axis int64[3], every point's dense cell id
-    int64[N]) for about :data:`POINTS_PER_CELL` points per non-empty cell.
+    int64[N]) for about ``points_per_cell`` points per non-empty cell.
 
     The grid spans the cloud's central :data:`GRID_QUANTILES` on each axis, so that a few far
     outliers do not make every cell coarse; points beyond it belong to the border cells, which
@@ -107,7 +110,7 @@ def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.nda
     cell_ids, *_ = kernels()
     lo, hi = np.quantile(cloud, GRID_QUANTILES, axis=0)
     extent = np.maximum(hi - lo, 1e-9)
-    h = float(np.cbrt(np.prod(extent) / max(len(cloud) / POINTS_PER_CELL, 1.0)))
+    h = float(np.cbrt(np.prod(extent) / max(len(cloud) / points_per_cell, 1.0)))
     for attempt in range(7):
         dims = np.floor(extent / h).astype(np.int64) + 1
         if np.prod(dims) > MAX_CELLS:
@@ -115,19 +118,19 @@ def grid_cells(cloud: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.nda
             continue
         cid = cell_ids(cloud, lo, h, dims)
         per_cell = len(cloud) / np.count_nonzero(np.bincount(cid, minlength=int(np.prod(dims))))
-        if per_cell <= 2 * POINTS_PER_CELL or attempt == 6:
+        if per_cell <= 2 * points_per_cell or attempt == 6:
             return lo, h, dims, cid
-        h /= math.sqrt(per_cell / POINTS_PER_CELL)  # on a surface the count grows with h^2
+        h /= math.sqrt(per_cell / points_per_cell)  # on a surface the count grows with h^2
     dims = np.floor(extent / h).astype(np.int64) + 1
     return lo, h, dims, cell_ids(cloud, lo, h, dims)
 
 
-def grid_layout(cloud: np.ndarray):
+def grid_layout(cloud: np.ndarray, points_per_cell: int = POINTS_PER_CELL):
     """The grid of a float64 cloud: (lo, h, dims, slot, starts, order, zlo, zhi), where
     ``slot[dense cell]`` is the non-empty cell's number (-1 if empty), its points are
     ``order[starts[c]:starts[c + 1]]`` and ``zlo``/``zhi`` bound each column's non-empty cells."""
     _, layout, _, _, column_extents = kernels()
-    lo, h, dims, cid = grid_cells(cloud)
+    lo, h, dims, cid = grid_cells(cloud, points_per_cell)
     slot, starts, order = layout(cid, int(np.prod(dims)))
     zlo, zhi = column_extents(slot, dims)
     return lo, h, dims, slot, starts, order, zlo, zhi

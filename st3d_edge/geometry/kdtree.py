@@ -10,7 +10,9 @@ pykdtree keeps each query's k best in a sorted list, which costs O(k) per candid
 :data:`PYKDTREE_MAX_K` neighbours cKDTree on all cores is faster, and is used. Measured on 64000
 sampled points of an 800 x 800 scan, 2 cores (ms, pykdtree / cKDTree, radius 1.5 mm): k = 32
 150 / 173, k = 48 211 / 207, k = 64 383 / 249, k = 100 585 / 253; the FPFH neighbourhoods
-(k = 100 within 5 s, a radius the 100th neighbour never reaches) 525 / 433.
+(k = 100 within 5 s, a radius the 100th neighbour never reaches) 525 / 433. A cloud's own
+nearest past that count (FPFH's) come from the numba grid of :mod:`st3d_edge.geometry.grid_knn`
+(:func:`nearest_in_cloud`), faster again and with the same neighbours.
 """
 
 from __future__ import annotations
@@ -65,4 +67,28 @@ def query_nearest(
     if radius is not None:
         outside = ~(dist < radius)
         dist[outside], idx[outside] = np.inf, len(data64)
+    return dist, idx
+
+
+def nearest_in_cloud(
+    cloud: np.ndarray, k: int, workers: int = -1, radius: float | None = None, use_grid: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`query_nearest` of a cloud against itself: each point's k nearest, itself included.
+
+    ``use_grid``: None takes the numba grid search (:func:`st3d_edge.geometry.grid_knn.grid_knn`)
+    when numba is installed and k > :data:`PYKDTREE_MAX_K`; False forces the kd-tree (the
+    reference). Same distances either way, indices up to the order of exact ties.
+    """
+    from st3d_edge.numba_support import numba_available
+
+    if use_grid is None:
+        use_grid = k > PYKDTREE_MAX_K and numba_available()
+    if not use_grid:
+        return query_nearest(cloud, cloud, k, workers, radius=radius)
+    from st3d_edge.geometry.grid_knn import grid_knn
+
+    dist, idx = grid_knn(cloud, k)
+    if radius is not None:
+        outside = ~(dist < radius)
+        dist[outside], idx[outside] = np.inf, len(idx)
     return dist, idx

@@ -57,12 +57,12 @@ def knn_and_nearest(
     """The kNN graph of :func:`knn_indices` and, from the same kd-tree query, each point's
     ``count`` nearest as (int64 indices, float64 distances), nearest first: what the geometric
     score reads (:func:`st3d_edge.geometry.fpfh.fpfh`), for one query instead of two."""
-    from st3d_edge.geometry.kdtree import query_nearest
+    from st3d_edge.geometry.kdtree import nearest_in_cloud
 
     cloud = as_cloud(points)
     k = _check_k(len(cloud), k)
     wide = min(max(k, int(count)), len(cloud))
-    dist, idx = query_nearest(cloud, cloud, wide, workers=workers)
+    dist, idx = nearest_in_cloud(cloud, wide, workers=workers)
     return put_self_first(idx[:, :k].astype(np.int32)), (idx, dist)
 
 
