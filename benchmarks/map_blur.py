@@ -46,7 +46,7 @@ def score_category(data: Path, runs: Path, category: str) -> dict[str, np.ndarra
     scorers = {}
     for method, (suffix, scoring) in METHODS.items():
         scorer = ModelPointScorer(runs / f"{category}{suffix}", scoring=scoring)
-        scorers[method] = (scorer, scorer.scoring.image_neighbours)
+        scorers[method] = (scorer, scorer.image_neighbours)
     model, _ = scorers["3D-ST+FPFH"]
     scorers[BTF] = (fit_btf_for_category(data, category, model.n, model.k, model.sampler), IMAGE_NEIGHBOURS)
     for method, (scorer, neighbours) in scorers.items():

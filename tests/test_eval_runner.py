@@ -243,3 +243,33 @@ def test_image_neighbours_follow_the_runs_calibrated_thresholds(tmp_path):
     save_thresholds(tmp_path / THRESHOLDS, Thresholds(pixel=1.0, image=2.0, image_neighbours=recorded))
     assert run_image_neighbours(tmp_path, True, student) == recorded
     assert run_image_neighbours(tmp_path, False, student) == IMAGE_NEIGHBOURS["student"]
+
+
+def test_evaluate_category_scores_images_with_the_runs_recorded_count(tiny, tmp_path, monkeypatch):
+    """The wiring: a run whose thresholds were calibrated with another neighbour count than
+    today's is evaluated with that count (the one its bundle ships)."""
+    import shutil
+
+    from st3d_edge.calibration.scoring import IMAGE_NEIGHBOURS
+    from st3d_edge.calibration.thresholds import load_thresholds, save_thresholds
+    from st3d_edge.evaluation import runner
+    from st3d_edge.evaluation.runner import ModelPointScorer
+    from st3d_edge.train.student import THRESHOLDS
+
+    data, runs = tiny
+    run = shutil.copytree(runs / "tire", tmp_path / "tire")
+    thresholds = load_thresholds(run / THRESHOLDS)
+    assert thresholds.image_neighbours == IMAGE_NEIGHBOURS["fused"]  # what training records now
+    thresholds.image_neighbours = 1
+    save_thresholds(run / THRESHOLDS, thresholds)
+    assert ModelPointScorer(run).image_neighbours == 1
+    assert ModelPointScorer(run, scoring="student").image_neighbours == IMAGE_NEIGHBOURS["student"]
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["image_neighbours"])
+        return "result"
+
+    monkeypatch.setattr(runner, "evaluate_scans", spy)
+    assert evaluate_category(data, "tire", run, progress=False) == "result"
+    assert seen == [1]

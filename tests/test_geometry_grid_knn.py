@@ -74,3 +74,25 @@ def test_nearest_in_cloud_takes_the_grid_past_pykdtree_and_keeps_the_radius_rule
     assert np.array_equal(
         np.sort(np.where(inside, grid[1], -1), axis=1), np.sort(np.where(inside, tree[1], -1), axis=1)
     )
+
+
+@pytest.mark.parametrize("shape", ["plate", "line"])
+def test_flat_clouds_get_cells_of_the_planned_size_and_the_same_neighbours(shape):
+    # a plate seen head-on with quantised depth has one z value; its cells used to come out a
+    # hair wide (about a point per cell), which made the ring walk take seconds
+    from st3d_edge.geometry.grid_index import grid_cells
+    from st3d_edge.geometry.grid_knn import POINTS_PER_CELL
+
+    if shape == "plate":
+        u, v = np.meshgrid(np.arange(60), np.arange(50), indexing="ij")
+        points = np.stack([u.ravel() * 4e-4, v.ravel() * 4e-4, np.full(u.size, 0.3)], axis=1)
+    else:
+        points = np.stack([np.arange(2000) * 1e-4, np.zeros(2000), np.full(2000, 0.3)], axis=1)
+    points = points.astype(np.float32)
+    _, _, _, cid = grid_cells(points.astype(np.float64), POINTS_PER_CELL)
+    per_cell = len(points) / len(np.unique(cid))
+    assert POINTS_PER_CELL / 4 <= per_cell <= 2 * POINTS_PER_CELL
+    k = 60
+    fast = _grid_knn(points, k)
+    assert np.array_equal(fast[0], query_nearest(points, points, k, use_pykdtree=False)[0])
+    assert np.array_equal(fast[1], knn_bruteforce(points, k))  # ties everywhere: by index

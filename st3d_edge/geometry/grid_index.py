@@ -109,7 +109,9 @@ def grid_cells(
     """
     cell_ids, *_ = kernels()
     lo, hi = np.quantile(cloud, GRID_QUANTILES, axis=0)
-    extent = np.maximum(hi - lo, 1e-9)
+    # a flat axis (a plate seen head-on with quantised depth: every z equal) must not shrink the
+    # volume the first cell size comes from, or the cells come out a hair wide
+    extent = np.maximum(hi - lo, max(1e-9, 1e-3 * float(np.max(hi - lo))))
     h = float(np.cbrt(np.prod(extent) / max(len(cloud) / points_per_cell, 1.0)))
     for attempt in range(7):
         dims = np.floor(extent / h).astype(np.int64) + 1
@@ -118,7 +120,7 @@ def grid_cells(
             continue
         cid = cell_ids(cloud, lo, h, dims)
         per_cell = len(cloud) / np.count_nonzero(np.bincount(cid, minlength=int(np.prod(dims))))
-        if per_cell <= 2 * points_per_cell or attempt == 6:
+        if points_per_cell / 4 <= per_cell <= 2 * points_per_cell or attempt == 6:
             return lo, h, dims, cid
         h /= math.sqrt(per_cell / points_per_cell)  # on a surface the count grows with h^2
     dims = np.floor(extent / h).astype(np.int64) + 1

@@ -75,6 +75,24 @@ def kernels():
             bound = min(bound, lo + (g + ring + 1) * h - x)
         return bound - 1e-9 * h
 
+    @numba.njit(cache=True)
+    def scan_cell(points, cell, starts, order, x, y, z, hd, hi, size, k):
+        # offer the cell's points to the heap; returns the heap's new size
+        for t in range(starts[cell], starts[cell + 1]):
+            q = order[t]
+            ex = points[q, 0] - x
+            ey = points[q, 1] - y
+            ez = points[q, 2] - z
+            d = ex * ex + ey * ey + ez * ez
+            if size < k:
+                hd[size], hi[size] = d, q
+                sift_up(hd, hi, size)
+                size += 1
+            elif worse(hd[0], hi[0], d, q):
+                hd[0], hi[0] = d, q
+                sift_down(hd, hi, k)
+        return size
+
     @numba.njit(parallel=True, cache=True)
     def knn(points, k, lo, h, dims, slot, starts, order, chunks):
         n = points.shape[0]
@@ -92,33 +110,21 @@ def kernels():
                 size = 0
                 ring = 0
                 while True:
+                    # the cells at Chebyshev distance ``ring`` from the point's own: a full z run
+                    # where x or y is on the ring's face, else only the two z faces
                     for ix in range(max(gx - ring, 0), min(gx + ring, nx - 1) + 1):
                         dx = axis_gap(x, ix, lo[0], h, nx)
                         for iy in range(max(gy - ring, 0), min(gy + ring, ny - 1) + 1):
-                            dy = axis_gap(y, iy, lo[1], h, ny)
-                            shell = abs(ix - gx) == ring or abs(iy - gy) == ring
-                            for iz in range(max(gz - ring, 0), min(gz + ring, nz - 1) + 1):
-                                if not shell and abs(iz - gz) != ring:
-                                    continue  # an inner ring's cell: visited already
-                                s = slot[(ix * ny + iy) * nz + iz]
-                                if s < 0:
-                                    continue
-                                dz = axis_gap(z, iz, lo[2], h, nz)
-                                if size == k and dx * dx + dy * dy + dz * dz > hd[0]:
-                                    continue
-                                for t in range(starts[s], starts[s + 1]):
-                                    q = order[t]
-                                    ex = points[q, 0] - x
-                                    ey = points[q, 1] - y
-                                    ez = points[q, 2] - z
-                                    d = ex * ex + ey * ey + ez * ez
-                                    if size < k:
-                                        hd[size], hi[size] = d, q
-                                        sift_up(hd, hi, size)
-                                        size += 1
-                                    elif worse(hd[0], hi[0], d, q):
-                                        hd[0], hi[0] = d, q
-                                        sift_down(hd, hi, k)
+                            dxy = dx * dx + axis_gap(y, iy, lo[1], h, ny) ** 2
+                            face = abs(ix - gx) == ring or abs(iy - gy) == ring
+                            iz = max(gz - ring, 0) if face else gz - ring
+                            top = min(gz + ring, nz - 1)
+                            while iz <= top:
+                                s = slot[(ix * ny + iy) * nz + iz] if iz >= 0 else -1
+                                gap = dxy + axis_gap(z, iz, lo[2], h, nz) ** 2 if s >= 0 else 0.0
+                                if s >= 0 and (size < k or gap <= hd[0]):
+                                    size = scan_cell(points, s, starts, order, x, y, z, hd, hi, size, k)
+                                iz += 1 if face else max(2 * ring, 1)
                     bound = min(
                         unvisited_bound(x, gx, ring, lo[0], h, nx),
                         unvisited_bound(y, gy, ring, lo[1], h, ny),
