@@ -6,7 +6,7 @@ ring into a bounded max-heap, skips a cell whose nearest possible point is farth
 heap's worst, and stops once the heap is full and every unvisited cell lies beyond its worst.
 The result is exact: the same distances as the kd-tree (both in float64) and the same indices up
 to the order of exactly equidistant points, which here is by index. On 64000 sampled points of
-an 800 x 800 scan, k = 100: about 0.65x cKDTree's time on 2 cores; at k = 32 no faster than
+an 800 x 800 scan, k = 100: 0.7-0.9x cKDTree's time on 2 cores; at k = 32 no faster than
 pykdtree, so the kNN graph keeps the kd-tree (benchmarks/geometry.py).
 
 The grid is :mod:`st3d_edge.geometry.grid_index`'s, with :data:`POINTS_PER_CELL` points per
