@@ -39,29 +39,27 @@ def kernels():
         return da > db or (da == db and ia > ib)
 
     @numba.njit(cache=True)
+    def swap(hd, hi, a, b):
+        hd[a], hd[b] = hd[b], hd[a]
+        hi[a], hi[b] = hi[b], hi[a]
+
+    @numba.njit(cache=True)
     def sift_down(hd, hi, size):
         i = 0
-        while True:
-            child = 2 * i + 1
-            if child >= size:
-                return
+        child = 1
+        while child < size:
             if child + 1 < size and worse(hd[child + 1], hi[child + 1], hd[child], hi[child]):
                 child += 1
             if not worse(hd[child], hi[child], hd[i], hi[i]):
                 return
-            hd[i], hd[child] = hd[child], hd[i]
-            hi[i], hi[child] = hi[child], hi[i]
-            i = child
+            swap(hd, hi, i, child)
+            i, child = child, 2 * child + 1
 
     @numba.njit(cache=True)
     def sift_up(hd, hi, i):
-        while i > 0:
-            parent = (i - 1) // 2
-            if not worse(hd[i], hi[i], hd[parent], hi[parent]):
-                return
-            hd[i], hd[parent] = hd[parent], hd[i]
-            hi[i], hi[parent] = hi[parent], hi[i]
-            i = parent
+        while i > 0 and worse(hd[i], hi[i], hd[(i - 1) // 2], hi[(i - 1) // 2]):
+            swap(hd, hi, i, (i - 1) // 2)
+            i = (i - 1) // 2
 
     @numba.njit(cache=True)
     def unvisited_bound(x, g, ring, lo, h, cells):
