@@ -115,14 +115,17 @@ def kernels():
                         for iy in range(max(gy - ring, 0), min(gy + ring, ny - 1) + 1):
                             dxy = dx * dx + axis_gap(y, iy, lo[1], h, ny) ** 2
                             face = abs(ix - gx) == ring or abs(iy - gy) == ring
-                            iz = max(gz - ring, 0) if face else gz - ring
+                            if face:
+                                iz = max(gz - ring, 0)
+                            else:  # ring > 0 here: the lower z face if the grid has it, else the upper
+                                iz = gz - ring if gz - ring >= 0 else gz + ring
                             top = min(gz + ring, nz - 1)
                             while iz <= top:
-                                s = slot[(ix * ny + iy) * nz + iz] if iz >= 0 else -1
-                                gap = dxy + axis_gap(z, iz, lo[2], h, nz) ** 2 if s >= 0 else 0.0
-                                if s >= 0 and (size < k or gap <= hd[0]):
+                                s = slot[(ix * ny + iy) * nz + iz]
+                                dz = axis_gap(z, iz, lo[2], h, nz)
+                                if s >= 0 and (size < k or dxy + dz * dz <= hd[0]):
                                     size = scan_cell(points, s, starts, order, x, y, z, hd, hi, size, k)
-                                iz += 1 if face else max(2 * ring, 1)
+                                iz += 1 if face else 2 * ring
                     bound = min(
                         unvisited_bound(x, gx, ring, lo[0], h, nx),
                         unvisited_bound(y, gy, ring, lo[1], h, ny),

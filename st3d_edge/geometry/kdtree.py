@@ -64,9 +64,17 @@ def query_nearest(
     shape = (len(queries64), k)
     dist = np.asarray(dist, dtype=np.float64).reshape(shape)
     idx = np.asarray(idx, dtype=np.int64).reshape(shape)
+    return _cut_at_radius(dist, idx, radius, len(data64))
+
+
+def _cut_at_radius(
+    dist: np.ndarray, idx: np.ndarray, radius: float | None, missing: int
+) -> tuple[np.ndarray, np.ndarray]:
+    # only neighbours strictly closer than the radius (cKDTree's rule); the rest become
+    # (inf, missing), whichever search found them
     if radius is not None:
         outside = ~(dist < radius)
-        dist[outside], idx[outside] = np.inf, len(data64)
+        dist[outside], idx[outside] = np.inf, missing
     return dist, idx
 
 
@@ -88,7 +96,4 @@ def nearest_in_cloud(
     from st3d_edge.geometry.grid_knn import grid_knn
 
     dist, idx = grid_knn(cloud, k)
-    if radius is not None:
-        outside = ~(dist < radius)
-        dist[outside], idx[outside] = np.inf, len(idx)
-    return dist, idx
+    return _cut_at_radius(dist, idx, radius, len(idx))
