@@ -120,40 +120,28 @@ def test_neighbour_lists_of_a_wider_knn_query_give_the_same_descriptors():
         fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40, neighbours=(nearest[0][:, :20], nearest[1][:, :20]))
 
 
-def _eigen_residual(cov: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """|C v - lambda_min v| per matrix, relative to the matrix's largest entry."""
-    smallest = np.linalg.eigvalsh(cov)[:, 0]
-    residual = np.einsum("mij,mj->mi", cov, vectors) - smallest[:, None] * vectors
-    return np.linalg.norm(residual, axis=1) / np.maximum(np.abs(cov).max(axis=(1, 2)), 1e-300)
-
-
-def test_jacobi_smallest_eigenvectors_match_lapack():
+def test_threaded_eigenvectors_are_numpys_bit_for_bit():
+    # the numba path calls the same LAPACK routine per matrix: the same bits, so FPFH's
+    # source/target ties fall the same way as on the numpy path (a vector 1e-13 away flips some)
     rng = np.random.default_rng(8)
     spread = rng.normal(size=(400, 3, 3)) * rng.uniform(1e-7, 1.0, (400, 1, 1))
     cov = spread @ spread.transpose(0, 2, 1)
     flat = rng.normal(size=(200, 3, 2)) * 1e-3  # planar neighbourhoods: a zero eigenvalue
-    cov = np.concatenate([cov, flat @ flat.transpose(0, 2, 1)])
-    fast = fpfh_kernels.smallest_eigenvectors(cov)
-    slow = np.linalg.eigh(cov)[1][:, :, 0]
-    up_to_sign = np.minimum(np.abs(fast - slow).max(axis=1), np.abs(fast + slow).max(axis=1))
-    assert up_to_sign.max() < 1e-9, f"eigenvectors differ by {up_to_sign.max():.2e}"
-    assert_close(np.linalg.norm(fast, axis=1), np.ones(len(fast)), rtol=1e-12, atol=0.0, what="unit")
+    line = rng.normal(size=(100, 3, 1)) * 1e-3  # collinear: the smallest eigenvalue repeated
+    cov = np.concatenate(
+        [
+            cov,
+            flat @ flat.transpose(0, 2, 1),
+            line @ line.transpose(0, 2, 1),
+            np.zeros((1, 3, 3)),
+            np.eye(3)[None],
+        ]
+    )
+    np.testing.assert_array_equal(fpfh_kernels.smallest_eigenvectors(cov), np.linalg.eigh(cov)[1][:, :, 0])
 
 
-def test_jacobi_with_repeated_or_zero_eigenvalues_gives_a_valid_eigenvector():
-    rng = np.random.default_rng(9)
-    rotation = np.linalg.qr(rng.normal(size=(100, 3, 3)))[0]
-    values = np.repeat([[0.5, 0.5, 2.0]], 100, axis=0)  # the smallest eigenvalue repeated
-    cov = np.einsum("mij,mj,mkj->mik", rotation, values, rotation)
-    cov = np.concatenate([cov, np.zeros((1, 3, 3)), np.eye(3)[None], np.diag([3.0, 1.0, 2.0])[None]])
-    fast = fpfh_kernels.smallest_eigenvectors(cov)
-    assert _eigen_residual(cov, fast).max() < 1e-12
-    assert_close(np.linalg.norm(fast, axis=1), np.ones(len(fast)), rtol=1e-12, atol=0.0, what="unit")
-    np.testing.assert_allclose(np.abs(fast[-1]), [0.0, 1.0, 0.0], atol=1e-15)
-
-
-def test_normals_by_the_kernels_match_the_lapack_ones():
+def test_normals_by_the_kernels_are_the_numpy_ones():
     cloud = patch(4, side=24, bump=True).astype(np.float64)
     fast = fpfh.estimate_normals(cloud, 0.002, 12, kernels=True)
     slow = fpfh.estimate_normals(cloud, 0.002, 12, kernels=False)
-    np.testing.assert_allclose(fast, slow, rtol=0.0, atol=1e-9)
+    np.testing.assert_array_equal(fast, slow)

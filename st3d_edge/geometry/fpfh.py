@@ -10,11 +10,9 @@ Decisions:
 * Normals: PCA (smallest eigenvector of the neighbourhood covariance) over at most
   ``normal_nn`` neighbours within ``normal_radius``, oriented towards the camera at the origin
   (scans are in camera coordinates), so a surface and its defects get consistent signs. The
-  numba path finds the eigenvector by Jacobi rotations (parallel; numpy's LAPACK ``eigh`` runs
-  one matrix at a time on one thread, 170 ms at m = 64000): the same vectors to about 1e-15.
-  Where a pair's source/target choice is a rounding-level tie (near-equal normals on a plane),
-  that can move one pair's entry to another bin: about 2 % of descriptors of a scan's 64000
-  samples differ by one entry (100 / neighbours), the rest are identical.
+  numba path calls the same LAPACK routine as numpy's ``eigh`` for each matrix, from every
+  thread (numpy's batched call runs one matrix at a time on one thread): the same bits, which
+  matters, since a normal 1e-13 away flips some of the pair kernel's source/target ties.
 * Pair features follow Open3D's ``ComputePairFeatures`` (source and target swapped so the
   smaller angle to the connecting line is the source's); each histogram entry adds
   ``100 / neighbours``.

@@ -17,9 +17,6 @@ import numpy as np
 
 from st3d_edge.numba_support import KERNEL_LOCK
 
-JACOBI_SWEEPS = 32  # 3 x 3 matrices converge in a handful; the bound only guards NaN input
-JACOBI_TOLERANCE = 1e-34  # off-diagonal below ~1e-17 of the diagonal: rounding level
-
 
 @functools.cache
 def _kernels():
@@ -139,58 +136,16 @@ def _kernels():
                     out[i, b, a] = out[i, a, b]
         return out
 
-    @numba.njit(inline="always")
-    def rotate(a, v, p, q):
-        # the Jacobi rotation that zeroes a[p, q]: a <- J^T a J, v <- v J
-        apq = a[p, q]
-        if apq == 0.0:
-            return
-        theta = (a[q, q] - a[p, p]) / (2.0 * apq)
-        t = 1.0 / (abs(theta) + np.sqrt(theta * theta + 1.0))
-        if theta < 0.0:
-            t = -t
-        c = 1.0 / np.sqrt(t * t + 1.0)
-        s = t * c
-        for r in range(3):
-            arp, arq = a[r, p], a[r, q]
-            a[r, p] = c * arp - s * arq
-            a[r, q] = s * arp + c * arq
-        for r in range(3):
-            apr, aqr = a[p, r], a[q, r]
-            a[p, r] = c * apr - s * aqr
-            a[q, r] = s * apr + c * aqr
-        for r in range(3):
-            vrp, vrq = v[r, p], v[r, q]
-            v[r, p] = c * vrp - s * vrq
-            v[r, q] = s * vrp + c * vrq
-
     @numba.njit(parallel=True, cache=True)
     def smallest_eigenvectors(cov):
-        # cyclic Jacobi rotations on each symmetric 3 x 3 matrix (numpy's eigh is one LAPACK
-        # call per matrix on one thread, the slowest part of the normals at m = 64000)
+        # numpy's batched eigh makes one LAPACK call per matrix on one thread (170 ms at
+        # m = 64000); the same LAPACK routine called by numba from every thread
         m = cov.shape[0]
-        out = np.zeros((m, 3))
-        work = cov.copy()  # one allocation: a per-point copy in the loop costs more than the sweeps
-        vectors = np.zeros((m, 3, 3))
+        out = np.empty((m, 3))
         for i in numba.prange(m):
-            a = work[i]
-            v = vectors[i]
-            v[0, 0] = v[1, 1] = v[2, 2] = 1.0
-            for _sweep in range(JACOBI_SWEEPS):
-                off = a[0, 1] * a[0, 1] + a[0, 2] * a[0, 2] + a[1, 2] * a[1, 2]
-                scale = a[0, 0] * a[0, 0] + a[1, 1] * a[1, 1] + a[2, 2] * a[2, 2]
-                if off <= JACOBI_TOLERANCE * scale:
-                    break
-                rotate(a, v, 0, 1)
-                rotate(a, v, 0, 2)
-                rotate(a, v, 1, 2)
-            low = 0
-            for d in range(1, 3):
-                if a[d, d] < a[low, low]:
-                    low = d
-            norm = np.sqrt(v[0, low] ** 2 + v[1, low] ** 2 + v[2, low] ** 2)
+            _, vectors = np.linalg.eigh(cov[i])
             for r in range(3):
-                out[i, r] = v[r, low] / norm
+                out[i, r] = vectors[r, 0]
         return out
 
     return spfh, weighted_neighbour_sum, covariances, smallest_eigenvectors
@@ -227,8 +182,8 @@ def covariances(points: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def smallest_eigenvectors(cov: np.ndarray) -> np.ndarray:
-    """float64[m, 3] unit eigenvectors of the smallest eigenvalue of symmetric 3 x 3 matrices
-    (sign arbitrary; where that eigenvalue is repeated, any unit vector of its eigenspace)."""
+    """float64[m, 3]: ``np.linalg.eigh(cov)[1][:, :, 0]`` (the eigenvectors of the smallest
+    eigenvalues of symmetric 3 x 3 matrices) by the kernel above, on every thread."""
     *_, kernel = _kernels()
     with KERNEL_LOCK:
         return kernel(np.ascontiguousarray(cov, np.float64))
