@@ -37,6 +37,7 @@ COLUMNS = ("shipped", "fused max", "geometric max", "student", "BTF")
 def image_scores(run: Path, scans: list, btf=None) -> dict[str, list[float]]:
     """Every column's image score of each scan (BTF's only when ``btf`` is given)."""
     from st3d_edge.calibration.scoring import IMAGE_NEIGHBOURS, load_scoring
+    from st3d_edge.evaluation.btf import IMAGE_NEIGHBOURS as BTF_NEIGHBOURS
     from st3d_edge.evaluation.runner import ModelPointScorer
     from st3d_edge.geometry.smoothing import image_score
 
@@ -58,12 +59,10 @@ def image_scores(run: Path, scans: list, btf=None) -> dict[str, list[float]]:
         out["geometric max"].append(top(geometric, 1))
         out["student"].append(top(student, student_neighbours))
         if btf is not None:
-            from st3d_edge.evaluation.btf import IMAGE_NEIGHBOURS
-
             btf_idx, btf_knn, btf_scores = btf(scan.points)
             if not np.array_equal(btf_idx, idx):
                 raise RuntimeError(f"{scan.path}: BTF sampled other points than the run")
-            out["BTF"].append(top(btf_scores, IMAGE_NEIGHBOURS, knn=btf_knn))
+            out["BTF"].append(top(btf_scores, BTF_NEIGHBOURS, knn=btf_knn))
     return out
 
 

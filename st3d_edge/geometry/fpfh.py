@@ -63,11 +63,10 @@ def within(idx: np.ndarray, dist: np.ndarray, radius: float, max_nn: int) -> np.
     return cut
 
 
-def _covariances(cloud: np.ndarray, idx: np.ndarray, kernels: bool | None) -> np.ndarray:
+def _covariances(cloud: np.ndarray, idx: np.ndarray, kernels: bool) -> np.ndarray:
     from st3d_edge.geometry import fpfh_kernels
-    from st3d_edge.numba_support import numba_available
 
-    if numba_available() if kernels is None else kernels:
+    if kernels:
         return fpfh_kernels.covariances(cloud, idx)
     present = idx < len(cloud)
     padded = np.vstack([cloud, np.zeros((1, 3))])
