@@ -139,24 +139,41 @@ def test_grid_is_exact_fps_from_the_same_first_point(seed):
     assert_same_fps(cloud, fast, fps_exact(cloud, n, start=start), f"seed {seed}")
 
 
-def test_grid_is_exact_fps_on_a_scan_like_surface():
+# the default cell size for these small clouds, and the coarsest one large scans get
+CELL_SIZES = [None, 64]
+
+
+@pytest.mark.parametrize("cell_points", CELL_SIZES)
+def test_grid_is_exact_fps_on_a_scan_like_surface(cell_points):
     cloud = height_field(20000, seed=3)
-    assert_same_fps(cloud, fps_grid(cloud, 3000), fps_exact(cloud, 3000), "height field")
+    fast = fps_grid(cloud, 3000, cell_points=cell_points)
+    assert_same_fps(cloud, fast, fps_exact(cloud, 3000), "height field")
 
 
-def test_grid_is_exact_with_far_outliers():
+@pytest.mark.parametrize("cell_points", CELL_SIZES)
+def test_grid_is_exact_with_far_outliers(cell_points):
     # the grid spans the central quantiles; outliers sit in unbounded border cells
     cloud = height_field(8000, seed=2)
     far = np.array([[1000, 0, 0], [-500, 3, 0], [0, 0, 700], [0, -900, 0], [2, 2, -2]], np.float32)
     cloud[:5] += far
-    assert_same_fps(cloud, fps_grid(cloud, 1500), fps_exact(cloud, 1500), "outliers")
+    fast = fps_grid(cloud, 1500, cell_points=cell_points)
+    assert_same_fps(cloud, fast, fps_exact(cloud, 1500), "outliers")
 
 
-def test_grid_breaks_ties_like_the_reference():
+@pytest.mark.parametrize("cell_points", CELL_SIZES)
+def test_grid_breaks_ties_like_the_reference(cell_points):
     # exact ties everywhere: the reference takes the lowest index, and so must the grid
     for name, cloud in _clouds_with_ties(np.random.default_rng(7)).items():
         n = len(cloud) - 3
-        assert fps_grid(cloud, n, start=5).tolist() == fps_exact(cloud, n, start=5).tolist(), name
+        fast = fps_grid(cloud, n, start=5, cell_points=cell_points)
+        assert fast.tolist() == fps_exact(cloud, n, start=5).tolist(), name
+
+
+def test_larger_clouds_get_coarser_cells():
+    from st3d_edge.geometry.grid_fps import points_per_cell
+
+    assert points_per_cell(5000) == 16 and points_per_cell(300_000) == 30
+    assert points_per_cell(613_348) == 61 and points_per_cell(10_000_000) == 64
 
 
 def test_grid_rejects_non_finite_points():

@@ -118,3 +118,41 @@ def test_nearest_sampled_pixel_by_brute_force():
     d2 = (rows[..., None] - sampled[:, 0]) ** 2 + (cols[..., None] - sampled[:, 1]) ** 2
     got = d2[rows, cols, seeds]
     assert seeds.shape == (13, 17) and np.array_equal(got, d2.min(axis=-1))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_propagated_seeds_are_the_nearest_sampled_pixels(seed):
+    # the raster passes against the brute force (and the exact transform): each pixel gets a
+    # sampled pixel, nearly always a nearest one (the fill's certificate covers the rest)
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(20, 70)), int(rng.integers(20, 70)))
+    sampled = np.unique(rng.integers(0, shape, size=(int(rng.integers(1, 90)), 2)), axis=0)
+    seeds = grid_fill.propagated_seeds(shape, sampled)
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    d2 = (rows[..., None] - sampled[:, 0]) ** 2 + (cols[..., None] - sampled[:, 1]) ** 2
+    assert seeds.shape == shape and seeds.min() >= 0 and seeds.max() < len(sampled)
+    got, nearest = d2[rows, cols, seeds], d2.min(axis=-1)
+    assert np.mean(got == nearest) >= 0.99
+    exact = nearest_sampled_pixel(shape, sampled)
+    assert np.array_equal(d2[rows, cols, exact], nearest)
+
+
+def test_certified_values_are_the_kd_tree_formula_bit_for_bit():
+    # float64 IDW over the kd-tree's distances, weights 1 / d**2 as numpy computes them
+    from scipy.spatial import cKDTree
+
+    from st3d_edge.geometry._grid_fill_kernel import fill_from_candidates
+
+    samples, scores, points, grid = _case(organized_cloud(120, 120, seed=5), 1500, k=16)
+    seed_image = nearest_sampled_pixel(grid.shape, grid.pixels[grid.sample_idx])
+    out, certain = np.empty(len(points)), np.empty(len(points), dtype=bool)
+    rows = np.ascontiguousarray(grid.knn, dtype=np.int32)
+    values = scores.astype(np.float64)
+    fill_from_candidates(points, grid.pixels, seed_image, samples, values, rows, 4, 2.0, out, certain)
+    dist, idx = cKDTree(samples).query(points, k=5)
+    with np.errstate(divide="ignore", invalid="ignore"):  # pixels on samples: not compared
+        weight = 1.0 / dist[:, :4] ** 2.0
+        want = (weight * values[idx[:, :4]]).sum(axis=1) / weight.sum(axis=1)
+    clear = certain & (dist[:, 0] > 0) & (dist[:, 3] < dist[:, 4])
+    assert clear.mean() > 0.8
+    assert np.array_equal(out[clear], want[clear])

@@ -1,8 +1,9 @@
 """The IDW fill of an organized scan through its pixel grid: :func:`idw_fill`'s values, faster.
 
 A scan seen by a camera is an H x W image, and the sampled points are some of its pixels.
-For every valid pixel the nearest sampled pixel in the image (one Euclidean distance
-transform) is a *seed*; its candidates are the seed and the seed's first ``candidates``
+For every valid pixel the nearest sampled pixel in the image (two raster passes that hand
+each pixel its neighbours' seeds; :func:`nearest_sampled_pixel`, scipy's exact distance
+transform, is the reference) is a *seed*; its candidates are the seed and the seed's first ``candidates``
 entries of the kNN graph the pipeline already built. The ``neighbours`` nearest candidates in
 3D give the IDW value, under the same weights and the same d == 0 rule as :func:`idw_fill`.
 
@@ -58,6 +59,18 @@ def nearest_sampled_pixel(shape: tuple[int, int], sampled_pixels: np.ndarray) ->
     return owner[rows, cols]
 
 
+def propagated_seeds(shape: tuple[int, int], sampled_pixels: np.ndarray) -> np.ndarray:
+    """int32[H, W]: for every pixel a near sampled pixel (its row), by two raster passes in numba
+    (``_grid_fill_kernel.propagate_seeds``): nearly always the nearest that
+    :func:`nearest_sampled_pixel` finds, in half its time (single-threaded both)."""
+    from st3d_edge.geometry._grid_fill_kernel import propagate_seeds
+
+    pixels = np.asarray(sampled_pixels, dtype=np.int64)
+    owner = np.full(shape, -1, dtype=np.int32)
+    owner[pixels[:, 0], pixels[:, 1]] = np.arange(len(pixels), dtype=np.int32)
+    return propagate_seeds(owner, np.ascontiguousarray(pixels[:, 0]), np.ascontiguousarray(pixels[:, 1]))
+
+
 def _kernel():
     try:
         from st3d_edge.geometry._grid_fill_kernel import fill_from_candidates
@@ -93,7 +106,8 @@ def grid_idw_fill(
         return idw_fill(samples, scores, queries, neighbours, power)
     if scores.shape != (len(samples),):
         raise ValueError(f"sample_scores must have shape ({len(samples)},), got {scores.shape}")
-    seed_image = nearest_sampled_pixel(grid.shape, pixels[sample_idx])
+    # any near seed will do: the certificate below checks each pixel's candidates
+    seed_image = propagated_seeds(grid.shape, pixels[sample_idx])
     rows = np.ascontiguousarray(knn[:, :candidates], dtype=np.int32)  # only what the kernel reads
     filled = np.empty(len(queries), dtype=np.float64)
     certain = np.empty(len(queries), dtype=np.bool_)
