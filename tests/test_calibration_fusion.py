@@ -111,3 +111,38 @@ def test_tail_standardisation_scales_by_the_upper_tail_of_the_good_points():
     # a good point at the 99.9th percentile of both scores sits at 0.25 + 1
     top = f(np.array([np.quantile(st, 0.999)]), np.array([np.quantile(geo, 0.999)]))
     assert_close(top, [1.25], rtol=1e-5, atol=0.0, what="fused tail point")
+
+
+def test_an_approximate_bank_query_is_within_its_factor_and_exact_by_default():
+    rng = np.random.default_rng(4)
+    bank = memory_bank.MemoryBank(rng.random((3000, 33)).astype(np.float32))
+    query = rng.random((2000, 33)).astype(np.float32)
+    brute = np.sqrt(((query[:, None].astype(np.float64) - bank.bank[None]) ** 2).sum(axis=2)).min(axis=1)
+    assert_close(bank.distances(query), brute, **FLOAT32_SAME_MATH, what="exact by default")
+    loose = bank.distances(query, eps=1.0).astype(np.float64)
+    assert np.all(loose >= brute * (1 - 1e-6)) and np.all(loose <= 2.0 * brute * (1 + 1e-6))
+    assert np.any(loose > brute * (1 + 1e-6))  # this bank is one where the search does cut corners
+
+
+def test_the_geometric_score_queries_with_its_settings_eps(tmp_path, monkeypatch):
+    seen = []
+    distances = memory_bank.MemoryBank.distances
+    monkeypatch.setattr(
+        memory_bank.MemoryBank,
+        "distances",
+        lambda self, d, eps=0.0: seen.append(eps) or distances(self, d, eps),
+    )
+    settings = geometric.GeometricSettings(s=0.0006, bank_eps=0.5)
+    geo = geometric.GeometricScore.fit([_cloud(0), _cloud(1)], settings, fraction=0.2)
+    geo(_cloud(2))
+    assert seen == [0.5]
+    loaded = geometric.GeometricScore.load(geo.save(tmp_path / "geo"))
+    assert loaded.settings.bank_eps == 0.5
+    (tmp_path / "geo" / geometric.SETTINGS_FILE).write_text('{"s": 0.001}')  # a run from before the field
+    assert geometric.GeometricScore.load(tmp_path / "geo").settings.bank_eps == geometric.BANK_EPS
+
+
+@pytest.mark.parametrize("eps", [-0.1, float("nan"), True, "1"])
+def test_a_bad_bank_eps_is_one_line(tmp_path, eps):
+    with pytest.raises(St3dError, match="bank_eps must be a number >= 0"):
+        geometric.GeometricSettings(s=0.001, bank_eps=eps).check(tmp_path / "geometric.json")

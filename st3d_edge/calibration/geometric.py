@@ -31,6 +31,7 @@ from st3d_edge.geometry.fpfh import FEATURE_NN, FEATURE_RADIUS_S, NORMAL_NN, NOR
 from st3d_edge.io_utils import atomic_path, write_json_atomic
 
 MAX_BANK = 16384
+BANK_EPS = 1.0  # measured: the bank query 3x faster, AU-PRO unchanged on held-out families (README)
 # (int64[m, K] indices, float64[m, K] distances): each point's nearest points, itself first
 Neighbours = tuple[np.ndarray, np.ndarray]
 BANK_FILE = "bank.npy"
@@ -44,11 +45,17 @@ class GeometricSettings:
     feature_radius_s: float = FEATURE_RADIUS_S
     normal_nn: int = NORMAL_NN
     feature_nn: int = FEATURE_NN
+    # the bank query's approximation: a bank entry at most (1 + bank_eps) times farther than
+    # the nearest (0: exact); runs and bundles without the field get this default
+    bank_eps: float = BANK_EPS
 
     def check(self, where: str | Path = "geometric settings") -> None:
         numbers = (self.s, self.normal_radius_s, self.feature_radius_s)
         if not all(isinstance(v, (int, float)) and np.isfinite(v) and v > 0 for v in numbers):
             raise file_error(where, f"s and the radii must be positive numbers, got {asdict(self)}")
+        eps = self.bank_eps
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (np.isfinite(eps) and eps >= 0):
+            raise file_error(where, f"bank_eps must be a number >= 0, got {eps!r}")
         for name in ("normal_nn", "feature_nn"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 3:
@@ -82,7 +89,7 @@ class GeometricScore:
 
     def __call__(self, points: np.ndarray, neighbours: Neighbours | None = None) -> np.ndarray:
         with one_blas_thread():
-            return self.bank.distances(describe(points, self.settings, neighbours))
+            return self.bank.distances(describe(points, self.settings, neighbours), self.settings.bank_eps)
 
     @property
     def neighbour_count(self) -> int:

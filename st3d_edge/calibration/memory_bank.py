@@ -71,10 +71,12 @@ class MemoryBank:
             raise ValueError(f"a memory bank is a non-empty (B, D) array, got shape {self.bank.shape}")
         self._tree = cKDTree(self.bank.astype(np.float64))
 
-    def distances(self, descriptors: np.ndarray) -> np.ndarray:
-        """float32[m] Euclidean distance of each descriptor row to its nearest bank entry."""
+    def distances(self, descriptors: np.ndarray, eps: float = 0.0) -> np.ndarray:
+        """float32[m] Euclidean distance of each descriptor row to its nearest bank entry;
+        ``eps`` > 0: to a bank entry at most (1 + eps) times farther than the nearest (cKDTree's
+        approximate search, which prunes more of the tree; 0, the default, is exact)."""
         query = np.asarray(descriptors, dtype=np.float64)
         if query.ndim != 2 or query.shape[1] != self.bank.shape[1]:
             raise ValueError(f"descriptors must have shape (m, {self.bank.shape[1]}), got {query.shape}")
-        distance, _ = self._tree.query(query, k=1, workers=-1)
+        distance, _ = self._tree.query(query, k=1, eps=eps, workers=-1)
         return distance.astype(np.float32)
