@@ -145,3 +145,30 @@ def test_normals_by_the_kernels_are_the_numpy_ones():
     fast = fpfh.estimate_normals(cloud, 0.002, 12, kernels=True)
     slow = fpfh.estimate_normals(cloud, 0.002, 12, kernels=False)
     np.testing.assert_array_equal(fast, slow)
+
+
+def test_the_kernels_cut_the_lists_in_place_as_within_does():
+    # fpfh() hands the kernels the uncut 100-nearest lists with a radius and a count: the same
+    # bits as the lists cut by within() first
+    cloud = patch(2, side=30, bump=True).astype(np.float64)
+    cloud = cloud[np.random.default_rng(2).random(len(cloud)) > 0.2]
+    idx, dist = fpfh.radius_neighbours(cloud, np.inf, 40)
+    normals = fpfh.estimate_normals(cloud, 0.002, 12, kernels=False)
+    for radius, count in [(0.0015, 12), (0.004, 30), (0.004, 40), (1e-9, 40)]:
+        cut = fpfh.within(idx, dist, radius, count)
+        pairs = [
+            (fpfh_kernels.covariances(cloud, idx, dist, radius, count), fpfh_kernels.covariances(cloud, cut)),
+            (
+                fpfh_kernels.spfh(cloud, normals, idx, fpfh.BINS, dist, radius, count),
+                fpfh_kernels.spfh(cloud, normals, cut, fpfh.BINS),
+            ),
+        ]
+        own = pairs[1][1]
+        pairs.append(
+            (
+                fpfh_kernels.weighted_neighbour_sum(own, idx, dist, radius, count),
+                fpfh_kernels.weighted_neighbour_sum(own, cut, dist[:, :count]),
+            )
+        )
+        for fast, slow in pairs:
+            np.testing.assert_array_equal(fast, slow)

@@ -96,9 +96,11 @@ def estimate_normals(
     use_kernels = numba_available() if kernels is None else kernels
     cov = _covariances(cloud, idx, use_kernels)
     if use_kernels:
-        normals = fpfh_kernels.smallest_eigenvectors(cov)
-    else:
-        normals = np.linalg.eigh(cov)[1][:, :, 0]
+        return _towards_the_camera(fpfh_kernels.smallest_eigenvectors(cov), cloud)
+    return _towards_the_camera(np.linalg.eigh(cov)[1][:, :, 0], cloud)
+
+
+def _towards_the_camera(normals: np.ndarray, cloud: np.ndarray) -> np.ndarray:
     flip = np.einsum("ij,ij->i", normals, -cloud) < 0.0
     normals[flip] *= -1.0
     return normals
@@ -204,14 +206,18 @@ def fpfh(
         idx, dist = neighbours
         if idx.shape != dist.shape or len(idx) != m or idx.shape[1] < min(max(normal_nn, feature_nn), m):
             raise ValueError(f"neighbour lists of shape {idx.shape} do not cover {m} points")
-    normals = estimate_normals(
-        cloud, normal_radius, normal_nn, within(idx, dist, normal_radius, normal_nn), use_kernels
-    )
-    idx, dist = within(idx, dist, feature_radius, feature_nn), dist[:, :feature_nn]
     if use_kernels:
-        own = fpfh_kernels.spfh(cloud, normals, idx, BINS)
-        summed = fpfh_kernels.weighted_neighbour_sum(own, idx, dist)
+        # the kernels cut the lists to each radius and count as they read them (:func:`within`
+        # would copy them twice)
+        cov = fpfh_kernels.covariances(cloud, idx, dist, normal_radius, normal_nn)
+        normals = _towards_the_camera(fpfh_kernels.smallest_eigenvectors(cov), cloud)
+        own = fpfh_kernels.spfh(cloud, normals, idx, BINS, dist, feature_radius, feature_nn)
+        summed = fpfh_kernels.weighted_neighbour_sum(own, idx, dist, feature_radius, feature_nn)
     else:
+        normals = estimate_normals(
+            cloud, normal_radius, normal_nn, within(idx, dist, normal_radius, normal_nn), False
+        )
+        idx, dist = within(idx, dist, feature_radius, feature_nn), dist[:, :feature_nn]
         own = spfh(cloud, normals, idx)
         summed = _weighted_neighbour_sum(own, idx, dist)
     totals = summed.reshape(m, 3, BINS).sum(axis=2)

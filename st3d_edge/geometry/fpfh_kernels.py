@@ -22,22 +22,28 @@ from st3d_edge.numba_support import KERNEL_LOCK
 def _kernels():
     import numba
 
+    @numba.njit(cache=True)
+    def present(idx, dist, radius, i, t, m):
+        # entry t of point i's list, cut as fpfh.within cuts it (the caller bounds t)
+        return idx[i, t] < m and dist[i, t] < radius
+
     @numba.njit(parallel=True, cache=True)
-    def spfh(points, normals, idx, bins):
-        m, k = idx.shape
+    def spfh(points, normals, idx, dist, radius, columns, bins):
+        m = idx.shape[0]
+        k = min(idx.shape[1], columns)
         out = np.zeros((m, 3 * bins))
         for i in numba.prange(m):
             count = 0
             for t in range(1, k):
-                if idx[i, t] < m:
+                if present(idx, dist, radius, i, t, m):
                     count += 1
             if count == 0:
                 continue
             increment = 100.0 / count
             for t in range(1, k):
-                j = idx[i, t]
-                if j >= m:
+                if not present(idx, dist, radius, i, t, m):
                     continue
+                j = idx[i, t]
                 dx = points[j, 0] - points[i, 0]
                 dy = points[j, 1] - points[i, 1]
                 dz = points[j, 2] - points[i, 2]
@@ -86,16 +92,17 @@ def _kernels():
         return out
 
     @numba.njit(parallel=True, cache=True)
-    def weighted_neighbour_sum(own, idx, dist):
+    def weighted_neighbour_sum(own, idx, dist, radius, columns):
         # sum_j own[j] / d_ij^2 over each point's neighbours (column 0, the point, excluded)
-        m, k = idx.shape
+        m = idx.shape[0]
+        k = min(idx.shape[1], columns)
         width = own.shape[1]
         out = np.zeros((m, width))
         for i in numba.prange(m):
             for t in range(1, k):
                 j = idx[i, t]
                 d2 = dist[i, t] * dist[i, t]
-                if j >= m or not d2 > 0.0:
+                if not present(idx, dist, radius, i, t, m) or not d2 > 0.0:
                     continue
                 w = 1.0 / d2
                 for c in range(width):
@@ -103,16 +110,17 @@ def _kernels():
         return out
 
     @numba.njit(parallel=True, cache=True)
-    def covariances(points, idx):
+    def covariances(points, idx, dist, radius, columns):
         # the (biased) covariance of each point's present neighbours, two passes like numpy's
-        m, k = idx.shape
+        m = idx.shape[0]
+        k = min(idx.shape[1], columns)
         out = np.zeros((m, 3, 3))
         for i in numba.prange(m):
             count = 0
             mx = my = mz = 0.0
             for t in range(k):
                 j = idx[i, t]
-                if j < m:
+                if present(idx, dist, radius, i, t, m):
                     count += 1
                     mx += points[j, 0]
                     my += points[j, 1]
@@ -122,7 +130,7 @@ def _kernels():
             mx, my, mz = mx / count, my / count, mz / count
             for t in range(k):
                 j = idx[i, t]
-                if j < m:
+                if present(idx, dist, radius, i, t, m):
                     x, y, z = points[j, 0] - mx, points[j, 1] - my, points[j, 2] - mz
                     out[i, 0, 0] += x * x
                     out[i, 0, 1] += x * y
@@ -151,34 +159,57 @@ def _kernels():
     return spfh, weighted_neighbour_sum, covariances, smallest_eigenvectors
 
 
-def spfh(points: np.ndarray, normals: np.ndarray, idx: np.ndarray, bins: int) -> np.ndarray:
-    """float64[m, 3 * bins]: :func:`st3d_edge.geometry.fpfh.spfh` by the kernel above."""
+def _cut(idx: np.ndarray, dist: np.ndarray | None, radius: float, columns: int | None):
+    """The kernels' view of :func:`st3d_edge.geometry.fpfh.within`: the first ``columns`` entries
+    (all by default) nearer than ``radius`` (no cut without ``dist``), read in place."""
+    idx = np.ascontiguousarray(idx, np.int64)
+    dist = np.zeros(idx.shape) if dist is None else np.ascontiguousarray(dist, np.float64)
+    return idx, dist, float(radius), idx.shape[1] if columns is None else int(columns)
+
+
+def spfh(
+    points: np.ndarray,
+    normals: np.ndarray,
+    idx: np.ndarray,
+    bins: int,
+    dist: np.ndarray | None = None,
+    radius: float = np.inf,
+    columns: int | None = None,
+) -> np.ndarray:
+    """float64[m, 3 * bins]: :func:`st3d_edge.geometry.fpfh.spfh` by the kernel above; ``dist``,
+    ``radius``, ``columns``: the lists cut as ``fpfh.within(idx, dist, radius, columns)``."""
     kernel, *_ = _kernels()
     with KERNEL_LOCK:
         return kernel(
             np.ascontiguousarray(points, np.float64),
             np.ascontiguousarray(normals, np.float64),
-            np.ascontiguousarray(idx, np.int64),
+            *_cut(idx, dist, radius, columns),
             bins,
         )
 
 
-def weighted_neighbour_sum(own: np.ndarray, idx: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """float64[m, c]: sum over each point's neighbours of ``own[j] / d^2`` (self and d = 0 skipped)."""
+def weighted_neighbour_sum(
+    own: np.ndarray, idx: np.ndarray, dist: np.ndarray, radius: float = np.inf, columns: int | None = None
+) -> np.ndarray:
+    """float64[m, c]: sum over each point's neighbours of ``own[j] / d^2`` (self and d = 0
+    skipped), the lists cut at ``radius`` and ``columns`` as :func:`spfh`'s."""
     _, kernel, *_ = _kernels()
     with KERNEL_LOCK:
-        return kernel(
-            np.ascontiguousarray(own, np.float64),
-            np.ascontiguousarray(idx, np.int64),
-            np.ascontiguousarray(dist, np.float64),
-        )
+        return kernel(np.ascontiguousarray(own, np.float64), *_cut(idx, dist, radius, columns))
 
 
-def covariances(points: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """float64[m, 3, 3]: the covariance of each point's neighbours (``idx`` entries >= m absent)."""
-    _, _, kernel, _ = _kernels()
+def covariances(
+    points: np.ndarray,
+    idx: np.ndarray,
+    dist: np.ndarray | None = None,
+    radius: float = np.inf,
+    columns: int | None = None,
+) -> np.ndarray:
+    """float64[m, 3, 3]: the covariance of each point's neighbours (``idx`` entries >= m absent),
+    the lists cut at ``radius`` and ``columns`` as :func:`spfh`'s."""
+    _, _, kernel, *_ = _kernels()
     with KERNEL_LOCK:
-        return kernel(np.ascontiguousarray(points, np.float64), np.ascontiguousarray(idx, np.int64))
+        return kernel(np.ascontiguousarray(points, np.float64), *_cut(idx, dist, radius, columns))
 
 
 def smallest_eigenvectors(cov: np.ndarray) -> np.ndarray:
