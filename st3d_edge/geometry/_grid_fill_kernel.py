@@ -146,7 +146,7 @@ def _pass(flat, seed, width, r, start, stop, step, other):
         candidates = (c - step, c - 1, c, c + 1) if other >= 0 else (c - step, -1, -1, -1)
         for i in range(4):
             cc = candidates[i]
-            if cc < 0 or cc >= width or (i > 0 and other < 0):
+            if cc < 0 or cc >= width:  # off the image, or no other row (-1)
                 continue
             rr = r if i == 0 else other
             s = seed[rr * width + cc]

@@ -63,9 +63,22 @@ def within(idx: np.ndarray, dist: np.ndarray, radius: float, max_nn: int) -> np.
     return cut
 
 
-def _covariances(cloud: np.ndarray, idx: np.ndarray, kernels: bool) -> np.ndarray:
+def _covariances(
+    cloud: np.ndarray,
+    idx: np.ndarray,
+    kernels: bool,
+    dist: np.ndarray | None = None,
+    radius: float = np.inf,
+    max_nn: int = NORMAL_NN,
+) -> np.ndarray:
+    """The covariance of each point's neighbours; with ``dist`` the lists are cut to
+    (``radius``, ``max_nn``) as :func:`within` cuts them."""
     from st3d_edge.geometry import fpfh_kernels
 
+    if dist is not None:
+        if kernels:  # the kernel cuts the lists as it reads them, without within's copy
+            return fpfh_kernels.covariances(cloud, idx, dist, radius, max_nn)
+        idx = within(idx, dist, radius, max_nn)
     if kernels:
         return fpfh_kernels.covariances(cloud, idx)
     present = idx < len(cloud)
@@ -83,9 +96,11 @@ def estimate_normals(
     max_nn: int = NORMAL_NN,
     idx: np.ndarray | None = None,
     kernels: bool | None = None,
+    dist: np.ndarray | None = None,
 ) -> np.ndarray:
     """float64[m, 3] unit PCA normals, oriented towards the origin; ``idx``: the neighbour
-    lists of :func:`radius_neighbours` for (radius, max_nn), when the caller has them;
+    lists of :func:`radius_neighbours` for (radius, max_nn), when the caller has them, or, with
+    their ``dist``, a wider nearest-first query's, cut here as :func:`within` cuts them;
     ``kernels`` as for :func:`fpfh`."""
     cloud = as_cloud(points).astype(np.float64)
     if idx is None:
@@ -94,13 +109,11 @@ def estimate_normals(
     from st3d_edge.numba_support import numba_available
 
     use_kernels = numba_available() if kernels is None else kernels
-    cov = _covariances(cloud, idx, use_kernels)
+    cov = _covariances(cloud, idx, use_kernels, dist, radius, max_nn)
     if use_kernels:
-        return _towards_the_camera(fpfh_kernels.smallest_eigenvectors(cov), cloud)
-    return _towards_the_camera(np.linalg.eigh(cov)[1][:, :, 0], cloud)
-
-
-def _towards_the_camera(normals: np.ndarray, cloud: np.ndarray) -> np.ndarray:
+        normals = fpfh_kernels.smallest_eigenvectors(cov)
+    else:
+        normals = np.linalg.eigh(cov)[1][:, :, 0]
     flip = np.einsum("ij,ij->i", normals, -cloud) < 0.0
     normals[flip] *= -1.0
     return normals
@@ -206,17 +219,13 @@ def fpfh(
         idx, dist = neighbours
         if idx.shape != dist.shape or len(idx) != m or idx.shape[1] < min(max(normal_nn, feature_nn), m):
             raise ValueError(f"neighbour lists of shape {idx.shape} do not cover {m} points")
+    normals = estimate_normals(cloud, normal_radius, normal_nn, idx, use_kernels, dist=dist)
     if use_kernels:
-        # the kernels cut the lists to each radius and count as they read them (:func:`within`
-        # would copy them twice)
-        cov = fpfh_kernels.covariances(cloud, idx, dist, normal_radius, normal_nn)
-        normals = _towards_the_camera(fpfh_kernels.smallest_eigenvectors(cov), cloud)
+        # the kernels cut the lists to the radius and count as they read them (:func:`within`
+        # would copy them)
         own = fpfh_kernels.spfh(cloud, normals, idx, BINS, dist, feature_radius, feature_nn)
         summed = fpfh_kernels.weighted_neighbour_sum(own, idx, dist, feature_radius, feature_nn)
     else:
-        normals = estimate_normals(
-            cloud, normal_radius, normal_nn, within(idx, dist, normal_radius, normal_nn), False
-        )
         idx, dist = within(idx, dist, feature_radius, feature_nn), dist[:, :feature_nn]
         own = spfh(cloud, normals, idx)
         summed = _weighted_neighbour_sum(own, idx, dist)

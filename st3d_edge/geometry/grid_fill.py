@@ -52,8 +52,7 @@ def nearest_sampled_pixel(shape: tuple[int, int], sampled_pixels: np.ndarray) ->
     """int32[H, W]: for every pixel of the image, the nearest of ``sampled_pixels`` (its row)."""
     from scipy.ndimage import distance_transform_edt
 
-    owner = np.full(shape, -1, dtype=np.int32)
-    owner[sampled_pixels[:, 0], sampled_pixels[:, 1]] = np.arange(len(sampled_pixels), dtype=np.int32)
+    owner = _owner_image(shape, sampled_pixels)
     # the transform's zeros are the sampled pixels; it returns the nearest zero of each pixel
     rows, cols = distance_transform_edt(owner < 0, return_distances=False, return_indices=True)
     return owner[rows, cols]
@@ -66,9 +65,15 @@ def propagated_seeds(shape: tuple[int, int], sampled_pixels: np.ndarray) -> np.n
     from st3d_edge.geometry._grid_fill_kernel import propagate_seeds
 
     pixels = np.asarray(sampled_pixels, dtype=np.int64)
-    owner = np.full(shape, -1, dtype=np.int32)
-    owner[pixels[:, 0], pixels[:, 1]] = np.arange(len(pixels), dtype=np.int32)
+    owner = _owner_image(shape, pixels)
     return propagate_seeds(owner, np.ascontiguousarray(pixels[:, 0]), np.ascontiguousarray(pixels[:, 1]))
+
+
+def _owner_image(shape: tuple[int, int], sampled_pixels: np.ndarray) -> np.ndarray:
+    """int32[H, W]: each sampled pixel's row of the sample, -1 elsewhere."""
+    owner = np.full(shape, -1, dtype=np.int32)
+    owner[sampled_pixels[:, 0], sampled_pixels[:, 1]] = np.arange(len(sampled_pixels), dtype=np.int32)
+    return owner
 
 
 def _kernel():
