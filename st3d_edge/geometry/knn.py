@@ -41,13 +41,15 @@ def put_self_first(knn: np.ndarray) -> np.ndarray:
 
 
 def knn_indices(points, k: int, workers: int = -1, use_pykdtree: bool | None = None) -> np.ndarray:
-    """int32[N, k] neighbour indices by a kd-tree (``workers=-1``: all cores; ``use_pykdtree``:
-    see :func:`st3d_edge.geometry.kdtree.query_nearest`)."""
-    from st3d_edge.geometry.kdtree import query_nearest
+    """int32[N, k] neighbour indices by :func:`st3d_edge.geometry.kdtree.nearest_in_cloud`
+    (``workers=-1``: all cores; ``use_pykdtree`` True or False: the kd-tree, that library or
+    not, instead of the grid; see :func:`st3d_edge.geometry.kdtree.query_nearest`)."""
+    from st3d_edge.geometry.kdtree import nearest_in_cloud
 
     cloud = as_cloud(points)
     k = _check_k(len(cloud), k)
-    _, idx = query_nearest(cloud, cloud, k, workers=workers, use_pykdtree=use_pykdtree)
+    grid = None if use_pykdtree is None else False
+    _, idx = nearest_in_cloud(cloud, k, workers=workers, use_grid=grid, use_pykdtree=use_pykdtree)
     return put_self_first(idx.astype(np.int32))
 
 
