@@ -25,9 +25,13 @@ stages' speed-up is measured on the same machine in the same run (in another pro
 shared machine compare repeated runs, or benchmarks/geometry.py's in-process rows). The current
 fill is also compared with the kd-tree fill on the same samples and scores.
 
+Each process first keeps freed memory for the next scan, as the Detector does
+(:mod:`st3d_edge.runtime.allocator`); ``--system-malloc`` leaves malloc alone, for comparing.
+The minor page faults per timed scan are reported beside the timings.
+
     python benchmarks/runtime.py [--repeats 5] [--warmup 1] [--threads 2] [--size 800]
         [--backends numba onnxruntime pytorch] [--scoring fused|student] [--json FILE]
-        [--sampler fps|fps-tiled|...] [--no-previous-geometry]
+        [--sampler fps|fps-tiled|...] [--no-previous-geometry] [--system-malloc]
 """
 
 from __future__ import annotations
@@ -182,9 +186,19 @@ def backend_for(name: str, bundle_dir: Path, threads: int):
     return TorchScorerBackend(Scorer(nets[0], nets[1], saved["s"], mu, sigma))
 
 
+def minor_faults() -> int:
+    """The process's minor page faults so far (0 where the resource module is missing)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def child(args) -> None:
     """Time one backend in this process; print one JSON line."""
     from st3d_edge.data.readers import read_scan
+    from st3d_edge.runtime.allocator import keep_freed_memory
     from st3d_edge.runtime.bundle import load_bundle
     from st3d_edge.runtime.geometry_backend import CpuGeometry
     from st3d_edge.runtime.memory import peak_host_rss_mb
@@ -192,6 +206,7 @@ def child(args) -> None:
     from st3d_edge.runtime.timing import StageClock, summarize_runs
 
     work = Path(args.work)
+    malloc_kept = False if args.system_malloc else keep_freed_memory()
     bundle = load_bundle(work / "bundle")
     scans = sorted(work.glob("data/*/*/*/xyz/*.tiff"))
     scan_path = next(p for p in scans if "/test/" in p.as_posix())
@@ -200,6 +215,7 @@ def child(args) -> None:
     geometry = previous_geometry(args.threads) if args.previous else CpuGeometry(workers=args.threads)
     scorer = ScanScorer(bundle, backend_for(args.child, work / "bundle", args.threads), geometry, scoring)
     runs, first_peaks = [], {}
+    faults_before = minor_faults()
     for i in range(args.warmup + args.repeats):
         clock = StageClock(track_memory=True)
         with clock.stage("read"):
@@ -209,6 +225,8 @@ def child(args) -> None:
             first_peaks = clock.peak_mb
         if i >= args.warmup:
             runs.append(result.ms)
+        if i == args.warmup - 1:
+            faults_before = minor_faults()
     fill_drift = None if args.previous else compare_fill(read_scan(scan_path), scorer)
     if not args.previous:
         np.save(work / f"scores-{args.child}.npy", result.point_scores)
@@ -223,6 +241,8 @@ def child(args) -> None:
                 "valid_points": result.valid_points,
                 "sampled_points": result.sampled_points,
                 "fill_vs_kd_tree": fill_drift,
+                "malloc_keeps_freed_memory": malloc_kept,
+                "page_faults_per_scan": (minor_faults() - faults_before) / max(args.repeats, 1),
             }
         )
     )
@@ -268,6 +288,11 @@ def main() -> None:
     parser.add_argument("--sampler", choices=SAMPLERS, default="fps", help="the bundle's sampler")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--no-previous-geometry", dest="compare_geometry", action="store_false")
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave malloc as it is (st3d_edge.runtime.allocator's setting is the default)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--previous", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -307,7 +332,8 @@ def main() -> None:
         def command_for(name: str) -> list[str]:
             command = [sys.executable, __file__, "--child", name, "--work", str(work)]
             command += ["--repeats", str(args.repeats), "--warmup", str(args.warmup)]
-            return command + ["--threads", str(args.threads), "--scoring", args.scoring]
+            command += ["--threads", str(args.threads), "--scoring", args.scoring]
+            return command + (["--system-malloc"] if args.system_malloc else [])
 
         for name in args.backends:
             done = subprocess.run(command_for(name), capture_output=True, text=True)
@@ -341,7 +367,8 @@ def main() -> None:
         print(
             f"{name}: {1000 / r['stages']['total']['median']:.2f} scans/s, peak host RSS "
             f"{r['peak_mb']:.0f} MiB, pixel scores vs {args.backends[-1]}: max relative difference "
-            f"{r['max_relative_difference']:.1e}"
+            f"{r['max_relative_difference']:.1e}; page faults per scan {r['page_faults_per_scan']:.0f} "
+            f"(malloc keeps freed memory: {r['malloc_keeps_freed_memory']})"
         )
     if geometries:
         print()

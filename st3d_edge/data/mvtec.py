@@ -89,7 +89,9 @@ def check_image_size(path: Path, shape: tuple[int, ...]) -> None:
 
 def valid_mask(xyz: np.ndarray) -> np.ndarray:
     """Valid pixels: not all three coordinates zero, and all finite."""
-    return np.isfinite(xyz).all(axis=2) & (xyz != 0).any(axis=2)
+    from st3d_edge.data.valid_points import valid_points_numpy
+
+    return valid_points_numpy(xyz)[0]
 
 
 def read_gt(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
@@ -128,22 +130,23 @@ def read_scan(xyz_path: str | Path, gt_path: str | Path | None = None) -> Scan:
 
 def organized_scan(xyz_path: Path, xyz: np.ndarray, gt_path: str | Path | None = None) -> Scan:
     """A Scan of an organized (H, W, 3) float32 cloud read from ``xyz_path`` (any format)."""
-    valid = valid_mask(xyz)
+    from st3d_edge.data.valid_points import valid_points
+
+    valid, points, pixels = valid_points(xyz)
     if not valid.any():
         raise file_error(xyz_path, "no valid pixels (every point is zero or not finite)")
     if gt_path is None:
         guess = xyz_path.parent.parent / "gt" / f"{xyz_path.stem}.png"
         gt_path = guess if xyz_path.parent.name == "xyz" and guess.is_file() else None
     gt = None if gt_path is None else read_gt(gt_path, valid.shape)
-    rows, cols = np.nonzero(valid)
     category, split, defect = path_layout(xyz_path)
     return Scan(
         path=xyz_path,
         xyz=xyz,
         valid=valid,
         gt=gt,
-        points=xyz[rows, cols],
-        pixels=np.stack([rows, cols], axis=1).astype(np.int32),
+        points=points,
+        pixels=pixels,
         category=category,
         split=split,
         defect=defect,

@@ -11,7 +11,8 @@ A path is read by :mod:`st3d_edge.data.readers` (the format by its extension, ``
 ``intrinsics`` as there); an array is taken as coordinates in ``units``. ``anomaly_map`` is the
 H x W map of an organized scan and None for an unorganized one, whose map is ``point_scores``
 (one per valid point, in the order the reader returns them). ``st3d-edge infer`` is a thin
-caller of this class.
+caller of this class. A Detector sets the process's malloc to keep freed memory for the next
+scan (:mod:`st3d_edge.runtime.allocator`; ``keep_freed_memory=False`` leaves it alone).
 """
 
 from __future__ import annotations
@@ -38,10 +39,14 @@ class Detector:
         units: str = "m",
         intrinsics: Any = None,
         trust: list[Path] | None = None,
+        keep_freed_memory: bool = True,
     ) -> None:
         from st3d_edge.data.readers import units_factor
+        from st3d_edge.runtime import allocator
 
         units_factor(units)  # refuse unknown units now, not at the first scan
+        if keep_freed_memory:  # process-wide: see st3d_edge.runtime.allocator
+            allocator.keep_freed_memory()
         self.scorer, self.selection = build_scorer(bundle, backend, geometry, threads, trust)
         self.units = units
         self.intrinsics = intrinsics
