@@ -11,6 +11,10 @@ squared distances, ties to the lowest index), in a fraction of the work:
   cell's largest distance and that point), so a step costs a few cells and a few tree paths
   instead of a pass over all N points.
 * Cells: the uniform grid of :mod:`st3d_edge.geometry.grid_index`.
+* A visited cell is updated without a branch on the distances (a sampled point's -inf stays the
+  minimum), and its largest distance found by a second pass only if anything in it changed;
+  its points are in index order, so the first of equal distances is the lowest index (same
+  samples; 313 -> 279 ms median of four, one process, on the scan below).
 
 Measured on an 800 x 800 synthetic scan (613348 points to 64000, 2-core x86): 0.29-0.31 s
 (with 16 points per cell; about 25 % less with the 64 that :func:`points_per_cell` now picks there)
@@ -100,22 +104,24 @@ def _kernels():
                         gap = gap_xy + gap_z * gap_z
                         if gap > 0.0 and gap >= cell_max[c]:
                             continue  # no point here can come closer, and s is not here
-                        best_v, best_q = -np.inf, starts[c]
+                        # without branches on the distances (a sample's -inf stays the
+                        # minimum), so that the loop runs on vector lanes
                         changed = False
                         for q in range(starts[c], starts[c + 1]):
-                            v = nearest[q]
-                            if v != -np.inf:
-                                dx = sp[q, 0] - sx
-                                dy = sp[q, 1] - sy
-                                dz = sp[q, 2] - sz
-                                d2 = dx * dx + dy * dy + dz * dz
-                                if d2 < v:
-                                    nearest[q] = d2
-                                    v = d2
-                                    changed = True
-                            if v > best_v or (v == best_v and order[q] < order[best_q]):
-                                best_v, best_q = v, q
+                            dx = sp[q, 0] - sx
+                            dy = sp[q, 1] - sy
+                            dz = sp[q, 2] - sz
+                            d2 = dx * dx + dy * dy + dz * dz
+                            closer = d2 < nearest[q]
+                            nearest[q] = d2 if closer else nearest[q]
+                            changed |= closer
                         if changed or gap == 0.0:
+                            # the cell's points are in index order: the first of equal
+                            # distances is the lowest index, as the tournament wants
+                            best_v, best_q = -np.inf, starts[c]
+                            for q in range(starts[c], starts[c + 1]):
+                                if nearest[q] > best_v:
+                                    best_v, best_q = nearest[q], q
                             cell_max[c] = best_v
                             tree_set(value, pos_of, size, c, best_v, best_q, order)
             s = pos_of[1]

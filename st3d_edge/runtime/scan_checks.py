@@ -24,9 +24,13 @@ COORDINATE_LIMIT = 1e6  # in units of the bundle's s
 
 def check_coordinates(path: object, points: np.ndarray, pixels: np.ndarray | None, s: float) -> None:
     limit = COORDINATE_LIMIT * s
-    magnitude = np.abs(points).max(axis=1) if len(points) else np.zeros(0, np.float32)
-    worst = int(np.argmax(magnitude)) if len(points) else 0
-    if len(points) and not magnitude[worst] <= limit:
+    # one whole-array maximum decides (a NaN fails it too); the per-point magnitudes, a slow
+    # reduction over rows of three (30 ms on an 800 x 800 scan), only for a scan that fails
+    if not len(points) or np.abs(points).max() <= limit:
+        return
+    magnitude = np.abs(points).max(axis=1)
+    worst = int(np.argmax(magnitude))
+    if not magnitude[worst] <= limit:
         count = int((~(magnitude <= limit)).sum())
         if pixels is None:  # an unorganized cloud: name the point
             where, unit = f"point {worst}", "point(s)"
