@@ -64,13 +64,16 @@ def _kernels():
                     swap = False
                 else:
                     swap = np.arccos(c1) > np.arccos(c2)
-                if swap:
-                    sx, sy, sz, tx, ty, tz = n2x, n2y, n2z, n1x, n1y, n1z
-                    dx, dy, dz = -dx, -dy, -dz
-                    f2 = -a2
-                else:
-                    sx, sy, sz, tx, ty, tz = n1x, n1y, n1z, n2x, n2y, n2z
-                    f2 = a1
+                # selects, not a branch: the choice goes either way about half the time
+                sx = n2x if swap else n1x
+                sy = n2y if swap else n1y
+                sz = n2z if swap else n1z
+                tx = n1x if swap else n2x
+                ty = n1y if swap else n2y
+                tz = n1z if swap else n2z
+                sign = -1.0 if swap else 1.0
+                dx, dy, dz = sign * dx, sign * dy, sign * dz
+                f2 = -a2 if swap else a1
                 vx = dy * sz - dz * sy
                 vy = dz * sx - dx * sz
                 vz = dx * sy - dy * sx
