@@ -136,6 +136,7 @@ def run_bench(
 
     from st3d_edge.console import err, out
     from st3d_edge.errors import St3dError
+    from st3d_edge.runtime.allocator import keep_freed_memory
     from st3d_edge.runtime.device_facts import device_facts
     from st3d_edge.runtime.memory import device_used_mb, peak_host_rss_mb
     from st3d_edge.runtime.pipeline import ScanScorer, build_scorer
@@ -143,6 +144,7 @@ def run_bench(
 
     if repeats < 1 or warmup < 0:
         raise St3dError("--repeats must be at least 1 and --warmup at least 0")
+    keep_freed_memory()  # as a Detector does: the scans reuse the last scan's memory
     scorer, picked = build_scorer(model, backend, geometry, threads)
     err.print(describe_pick(scorer, picked), highlight=False, markup=False)
     with tempfile.TemporaryDirectory(prefix="st3d-bench-") as tmp:
