@@ -207,9 +207,9 @@ class ScanScorer:
                 f"{min_n} (its optimization profile): export with a smaller --profile-min, or "
                 "use --backend onnxruntime",
             )
-        if self.s is not None:
-            check_coordinates(scan.path, points, scan.pixels, self.s)
-        with clock.stage("sample"):
+        with clock.stage("sample"):  # the checks inside the stages: the total is the scan's
+            if self.s is not None:
+                check_coordinates(scan.path, points, scan.pixels, self.s)
             cloud = call(geometry, "to_device", points)
             # on the CPU the samples come in locality order (st3d_edge.geometry.locality): a
             # point's neighbours lie close in memory for the kNN, the network and FPFH
@@ -222,7 +222,7 @@ class ScanScorer:
                 knn, nearest = geometry.knn_and_nearest(sampled, self.k, self.scoring.neighbour_count)
             else:
                 knn = geometry.knn(sampled, self.k)
-        spacing = self._check_spacing(scan.path, sampled, knn)
+            spacing = self._check_spacing(scan.path, sampled, knn)
         with clock.stage("inference"):
             if getattr(geometry, "on_device", False):
                 # The backend runs on its own stream: the kNN kernels must be done first.
@@ -262,11 +262,13 @@ def pixel_map(scan: Any, filled: np.ndarray) -> tuple[np.ndarray | None, np.ndar
         return None, None
     pixels = np.asarray(scan.pixels)
     height, width = scan.valid.shape
-    anomaly_map = np.zeros((height, width), dtype=np.float32)
-    anomaly_map[pixels[:, 0], pixels[:, 1]] = filled
-    valid = np.zeros((height, width), dtype=bool)
-    valid[pixels[:, 0], pixels[:, 1]] = True
-    return anomaly_map, valid
+    # one flat index per pixel, used twice (half the time of two (row, column) scatters)
+    flat = pixels[:, 0].astype(np.intp) * width + pixels[:, 1]
+    anomaly_map = np.zeros(height * width, dtype=np.float32)
+    anomaly_map[flat] = filled
+    valid = np.zeros(height * width, dtype=bool)
+    valid[flat] = True
+    return anomaly_map.reshape(height, width), valid.reshape(height, width)
 
 
 def engine_for_this_device(bundle: Any, choice: str) -> tuple[Path | None, str]:
