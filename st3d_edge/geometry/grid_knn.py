@@ -166,19 +166,30 @@ def kernels():
         return out_d, out_i
 
     @numba.njit(cache=True)
-    def gather_block(points, gx, gy, gz, dims, slot, starts, order, bi, bx, by, bz):
-        # the points of the 3 x 3 x 3 cells around (gx, gy, gz) into bi/bx/by/bz, in index order
-        # (so that a stable sort by distance leaves ties by index); returns their count
+    def block_slots(gx, gy, gz, dims, slot, out):
+        # the non-empty cells of the 3 x 3 x 3 block around (gx, gy, gz) into out (27 long);
+        # returns their count
         nx, ny, nz = dims[0], dims[1], dims[2]
-        m = 0
+        count = 0
         for ix in range(max(gx - 1, 0), min(gx + 1, nx - 1) + 1):
             for iy in range(max(gy - 1, 0), min(gy + 1, ny - 1) + 1):
                 for iz in range(max(gz - 1, 0), min(gz + 1, nz - 1) + 1):
                     s = slot[(ix * ny + iy) * nz + iz]
                     if s >= 0:
-                        for t in range(starts[s], starts[s + 1]):
-                            bi[m] = order[t]
-                            m += 1
+                        out[count] = s
+                        count += 1
+        return count
+
+    @numba.njit(cache=True)
+    def gather_block(points, gx, gy, gz, dims, slot, starts, order, bi, bx, by, bz):
+        # the points of the 3 x 3 x 3 cells around (gx, gy, gz) into bi/bx/by/bz, in index order
+        # (so that a stable sort by distance leaves ties by index); returns their count
+        cells = np.empty(27, dtype=np.int64)
+        m = 0
+        for u in range(block_slots(gx, gy, gz, dims, slot, cells)):
+            for t in range(starts[cells[u]], starts[cells[u] + 1]):
+                bi[m] = order[t]
+                m += 1
         bi[:m].sort()
         for j in range(m):
             bx[j], by[j], bz[j] = points[bi[j], 0], points[bi[j], 1], points[bi[j], 2]
@@ -271,6 +282,7 @@ def kernels():
     def largest_block(dims, slot, starts):
         # the most points any 3 x 3 x 3 block around a non-empty cell holds
         nx, ny, nz = dims[0], dims[1], dims[2]
+        cells = np.empty(27, dtype=np.int64)
         most = 0
         for gx in range(nx):
             for gy in range(ny):
@@ -278,12 +290,8 @@ def kernels():
                     if slot[(gx * ny + gy) * nz + gz] < 0:
                         continue
                     m = 0
-                    for ix in range(max(gx - 1, 0), min(gx + 1, nx - 1) + 1):
-                        for iy in range(max(gy - 1, 0), min(gy + 1, ny - 1) + 1):
-                            for iz in range(max(gz - 1, 0), min(gz + 1, nz - 1) + 1):
-                                s = slot[(ix * ny + iy) * nz + iz]
-                                if s >= 0:
-                                    m += starts[s + 1] - starts[s]
+                    for u in range(block_slots(gx, gy, gz, dims, slot, cells)):
+                        m += starts[cells[u] + 1] - starts[cells[u]]
                     most = max(most, m)
         return most
 
