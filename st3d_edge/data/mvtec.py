@@ -89,9 +89,9 @@ def check_image_size(path: Path, shape: tuple[int, ...]) -> None:
 
 def valid_mask(xyz: np.ndarray) -> np.ndarray:
     """Valid pixels: not all three coordinates zero, and all finite."""
-    from st3d_edge.data.valid_points import valid_points_numpy
+    from st3d_edge.data.valid_points import valid_mask_numpy
 
-    return valid_points_numpy(xyz)[0]
+    return valid_mask_numpy(xyz)
 
 
 def read_gt(path: str | Path, shape: tuple[int, int]) -> np.ndarray:

@@ -16,10 +16,15 @@ import numpy as np
 from st3d_edge.numba_support import numba_available
 
 
+def valid_mask_numpy(xyz: np.ndarray) -> np.ndarray:
+    """bool[H, W]: finite on all three coordinates and not all three zero."""
+    return np.isfinite(xyz).all(axis=2) & (xyz != 0).any(axis=2)
+
+
 def valid_points_numpy(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bool[H, W] valid mask, float32[N, 3] valid points row by row, int32[N, 2] their pixels):
-    valid is finite on all three coordinates and not all three zero."""
-    valid = np.isfinite(xyz).all(axis=2) & (xyz != 0).any(axis=2)
+    """(bool[H, W] valid mask, float32[N, 3] valid points row by row, int32[N, 2] their pixels),
+    the mask by :func:`valid_mask_numpy`."""
+    valid = valid_mask_numpy(xyz)
     rows, cols = np.nonzero(valid)
     return valid, xyz[rows, cols], np.stack([rows, cols], axis=1).astype(np.int32)
 

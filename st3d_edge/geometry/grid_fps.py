@@ -40,7 +40,7 @@ from st3d_edge.geometry.grid_index import POINTS_PER_CELL, grid_layout, kernels
 def _kernels():
     import numba
 
-    _, _, cell_range, axis_gap, _ = kernels()
+    _, _, cell_range, axis_gap, _, _ = kernels()
 
     @numba.njit(cache=True)
     def tree_set(value, pos_of, size, leaf, v, q, order):

@@ -25,16 +25,23 @@ QUANTILE_POINTS = 65536  # about this many points (every few) give the quantiles
 
 @functools.cache
 def kernels():
-    """The jitted (cell_ids, layout, cell_range, axis_gap, column_extents), compiled once."""
+    """The jitted (cell_ids, layout, cell_range, axis_gap, column_extents, own_cell), compiled
+    once."""
     import numba
+
+    @numba.njit(cache=True)
+    def own_cell(x, lo, h, cells):
+        # the cell of coordinate x on one axis; every search that relies on "a point lies in
+        # its own cell" must place it by this same expression
+        return min(max(int((x - lo) / h), 0), cells - 1)
 
     @numba.njit(cache=True)
     def cell_ids(points, lo, h, dims):
         out = np.empty(points.shape[0], dtype=np.int64)
         for p in range(points.shape[0]):
-            gx = min(max(int((points[p, 0] - lo[0]) / h), 0), dims[0] - 1)
-            gy = min(max(int((points[p, 1] - lo[1]) / h), 0), dims[1] - 1)
-            gz = min(max(int((points[p, 2] - lo[2]) / h), 0), dims[2] - 1)
+            gx = own_cell(points[p, 0], lo[0], h, dims[0])
+            gy = own_cell(points[p, 1], lo[1], h, dims[1])
+            gz = own_cell(points[p, 2], lo[2], h, dims[2])
             out[p] = (gx * dims[1] + gy) * dims[2] + gz
         return out
 
@@ -95,7 +102,7 @@ def kernels():
                     zhi[col] = gz
         return zlo, zhi
 
-    return cell_ids, layout, cell_range, axis_gap, column_extents
+    return cell_ids, layout, cell_range, axis_gap, column_extents, own_cell
 
 
 def grid_cells(
@@ -135,7 +142,7 @@ def grid_layout(cloud: np.ndarray, points_per_cell: int = POINTS_PER_CELL):
     """The grid of a float64 cloud: (lo, h, dims, slot, starts, order, zlo, zhi), where
     ``slot[dense cell]`` is the non-empty cell's number (-1 if empty), its points are
     ``order[starts[c]:starts[c + 1]]`` and ``zlo``/``zhi`` bound each column's non-empty cells."""
-    _, layout, _, _, column_extents = kernels()
+    _, layout, _, _, column_extents, _ = kernels()
     lo, h, dims, cid = grid_cells(cloud, points_per_cell)
     slot, starts, order = layout(cid, int(np.prod(dims)))
     zlo, zhi = column_extents(slot, dims)

@@ -45,7 +45,7 @@ def kernels():
     """The jitted (ring search of every point, block search), compiled once."""
     import numba
 
-    axis_gap = grid_kernels()[3]
+    *_, axis_gap, _, own_cell = grid_kernels()
 
     @numba.njit(cache=True)
     def worse(da, ia, db, ib):
@@ -94,10 +94,6 @@ def kernels():
             unvisited_bound(y, gy, ring, lo[1], h, dims[1]),
             unvisited_bound(z, gz, ring, lo[2], h, dims[2]),
         )
-
-    @numba.njit(cache=True)
-    def own_cell(x, lo, h, cells):
-        return min(max(int((x - lo) / h), 0), cells - 1)
 
     @numba.njit(cache=True)
     def scan_cell(points, cell, starts, order, x, y, z, hd, hi, size, k):

@@ -29,19 +29,18 @@ def check_coordinates(path: object, points: np.ndarray, pixels: np.ndarray | Non
     if not len(points) or np.abs(points).max() <= limit:
         return
     magnitude = np.abs(points).max(axis=1)
-    worst = int(np.argmax(magnitude))
-    if not magnitude[worst] <= limit:
-        count = int((~(magnitude <= limit)).sum())
-        if pixels is None:  # an unorganized cloud: name the point
-            where, unit = f"point {worst}", "point(s)"
-        else:
-            row, col = (int(v) for v in pixels[worst])
-            where, unit = f"row {row}, column {col}", "pixel(s)"
-        raise file_error(
-            path,
-            f"coordinates out of range for this bundle: {count} {unit} beyond |{limit:.3g}| "
-            f"(1e6 x its point spacing s = {s:.3g}), e.g. {float(magnitude[worst]):.3g} at {where}",
-        )
+    worst = int(np.argmax(magnitude))  # a NaN row, if any, else the largest
+    count = int((~(magnitude <= limit)).sum())
+    if pixels is None:  # an unorganized cloud: name the point
+        where, unit = f"point {worst}", "point(s)"
+    else:
+        row, col = (int(v) for v in pixels[worst])
+        where, unit = f"row {row}, column {col}", "pixel(s)"
+    raise file_error(
+        path,
+        f"coordinates out of range for this bundle: {count} {unit} beyond |{limit:.3g}| "
+        f"(1e6 x its point spacing s = {s:.3g}), e.g. {float(magnitude[worst]):.3g} at {where}",
+    )
 
 
 def check_scores(path: object, scores: np.ndarray) -> None:
