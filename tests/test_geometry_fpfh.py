@@ -172,3 +172,43 @@ def test_the_kernels_cut_the_lists_in_place_as_within_does():
         )
         for fast, slow in pairs:
             np.testing.assert_array_equal(fast, slow)
+
+
+def _lattice(side: int, noise: float, seed: int) -> np.ndarray:
+    u, v = np.meshgrid(np.arange(side) * 1e-3, np.arange(side) * 1e-3)
+    cloud = np.stack([u, v, np.full(u.shape, 0.4)], axis=-1).reshape(-1, 3)
+    return cloud + np.random.default_rng(seed).normal(scale=noise, size=cloud.shape)
+
+
+@pytest.mark.parametrize(
+    "cloud",
+    [
+        patch(5, side=30, bump=True).astype(np.float64),
+        _lattice(24, 0.0, 0),  # a flat lattice: every pair a source/target tie
+        _lattice(24, 2e-5, 1),
+        np.vstack([patch(6, side=20).astype(np.float64)] * 2),  # every point twice: zero lengths
+    ],
+    ids=["curved", "flat-lattice", "noisy-lattice", "duplicates"],
+)
+def test_vector_pair_loop_is_the_pairwise_kernel_bit_for_bit(cloud):
+    idx, dist = fpfh.radius_neighbours(cloud, np.inf, 60)
+    normals = fpfh.estimate_normals(cloud, 0.0025, 12, kernels=False)
+    for radius, count in [(0.004, 40), (np.inf, 60), (1e-9, 40)]:
+        fast = fpfh_kernels.spfh(cloud, normals, idx, fpfh.BINS, dist, radius, count)
+        slow = fpfh_kernels.spfh(cloud, normals, idx, fpfh.BINS, dist, radius, count, pairwise=True)
+        np.testing.assert_array_equal(fast, slow)
+        assert radius < 1e-6 or fast.sum() > 0.0
+
+
+def test_approximate_atan2_stays_well_inside_the_bin_margin():
+    # the vector loop trusts a bin when the angle is ANGLE_MARGIN bins away from a boundary:
+    # the approximation's error must be far below that (and the pairs near a boundary, which
+    # the loop hands to the exact atan2, are exercised by the test above)
+    angles = np.linspace(-np.pi, np.pi, 20001)
+    worst = 0.0
+    for radius in (1e-6, 0.3, 1.0):
+        for a in angles:
+            y, x = radius * np.sin(a), radius * np.cos(a)
+            worst = max(worst, abs(fpfh_kernels.atan2_approx(y, x) - np.arctan2(y, x)))
+    assert worst < 3e-7
+    assert worst * fpfh.BINS / (2 * np.pi) < fpfh_kernels.ANGLE_MARGIN / 100
