@@ -146,3 +146,26 @@ def test_the_geometric_score_queries_with_its_settings_eps(tmp_path, monkeypatch
 def test_a_bad_bank_eps_is_one_line(tmp_path, eps):
     with pytest.raises(St3dError, match="bank_eps must be a number >= 0"):
         geometric.GeometricSettings(s=0.001, bank_eps=eps).check(tmp_path / "geometric.json")
+
+
+def test_the_normals_solver_is_a_setting_the_descriptors_follow(tmp_path, monkeypatch):
+    from st3d_edge.geometry import eigen3
+
+    seen = []
+    solve = eigen3.smallest_eigenvectors
+    monkeypatch.setattr(
+        eigen3, "smallest_eigenvectors", lambda cov, solver: seen.append(solver) or solve(cov, solver)
+    )
+    for solver in eigen3.SOLVERS:
+        geometric.describe(_cloud(0), geometric.GeometricSettings(s=0.0006, normals=solver))
+    assert seen == list(eigen3.SOLVERS)
+    settings = geometric.GeometricSettings(s=0.0006, normals="lapack")
+    geo = geometric.GeometricScore.fit([_cloud(0), _cloud(1)], settings, fraction=0.2)
+    assert geometric.GeometricScore.load(geo.save(tmp_path / "geo")).settings.normals == "lapack"
+    (tmp_path / "geo" / geometric.SETTINGS_FILE).write_text('{"s": 0.001}')  # a run from before the field
+    assert geometric.GeometricScore.load(tmp_path / "geo").settings.normals == geometric.NORMALS
+
+
+def test_a_bad_normals_solver_is_one_line(tmp_path):
+    with pytest.raises(St3dError, match="normals must be one of closed-form, lapack, got 'qr'"):
+        geometric.GeometricSettings(s=0.001, normals="qr").check(tmp_path / "geometric.json")

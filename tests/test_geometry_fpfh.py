@@ -120,26 +120,6 @@ def test_neighbour_lists_of_a_wider_knn_query_give_the_same_descriptors():
         fpfh.fpfh(cloud, 2 * spacing, 5 * spacing, 8, 40, neighbours=(nearest[0][:, :20], nearest[1][:, :20]))
 
 
-def test_threaded_eigenvectors_are_numpys_bit_for_bit():
-    # the numba path calls the same LAPACK routine per matrix: the same bits, so FPFH's
-    # source/target ties fall the same way as on the numpy path (a vector 1e-13 away flips some)
-    rng = np.random.default_rng(8)
-    spread = rng.normal(size=(400, 3, 3)) * rng.uniform(1e-7, 1.0, (400, 1, 1))
-    cov = spread @ spread.transpose(0, 2, 1)
-    flat = rng.normal(size=(200, 3, 2)) * 1e-3  # planar neighbourhoods: a zero eigenvalue
-    line = rng.normal(size=(100, 3, 1)) * 1e-3  # collinear: the smallest eigenvalue repeated
-    cov = np.concatenate(
-        [
-            cov,
-            flat @ flat.transpose(0, 2, 1),
-            line @ line.transpose(0, 2, 1),
-            np.zeros((1, 3, 3)),
-            np.eye(3)[None],
-        ]
-    )
-    np.testing.assert_array_equal(fpfh_kernels.smallest_eigenvectors(cov), np.linalg.eigh(cov)[1][:, :, 0])
-
-
 def test_normals_by_the_kernels_are_the_numpy_ones():
     cloud = patch(4, side=24, bump=True).astype(np.float64)
     fast = fpfh.estimate_normals(cloud, 0.002, 12, kernels=True)

@@ -9,10 +9,12 @@ Decisions:
 
 * Normals: PCA (smallest eigenvector of the neighbourhood covariance) over at most
   ``normal_nn`` neighbours within ``normal_radius``, oriented towards the camera at the origin
-  (scans are in camera coordinates), so a surface and its defects get consistent signs. The
-  numba path calls the same LAPACK routine as numpy's ``eigh`` for each matrix, from every
-  thread (numpy's batched call runs one matrix at a time on one thread): the same bits, which
-  matters, since a normal 1e-13 away flips some of the pair kernel's source/target ties.
+  (scans are in camera coordinates), so a surface and its defects get consistent signs. By
+  default the numba path calls the same LAPACK routine as numpy's ``eigh`` for each matrix,
+  from every thread (numpy's batched call runs one matrix at a time on one thread): the same
+  bits, which the tests rely on, since a normal 1e-13 away flips some of the pair kernel's
+  source/target ties. The geometric score solves them in closed form
+  (:mod:`st3d_edge.geometry.eigen3`, 20x faster, equal to about 1e-15).
 * Pair features follow Open3D's ``ComputePairFeatures`` (source and target swapped so the
   smaller angle to the connecting line is the source's); each histogram entry adds
   ``100 / neighbours``.
@@ -97,21 +99,23 @@ def estimate_normals(
     idx: np.ndarray | None = None,
     kernels: bool | None = None,
     dist: np.ndarray | None = None,
+    solver: str = "lapack",
 ) -> np.ndarray:
     """float64[m, 3] unit PCA normals, oriented towards the origin; ``idx``: the neighbour
     lists of :func:`radius_neighbours` for (radius, max_nn), when the caller has them, or, with
     their ``dist``, a wider nearest-first query's, cut here as :func:`within` cuts them;
-    ``kernels`` as for :func:`fpfh`."""
+    ``kernels`` as for :func:`fpfh`; ``solver``: the eigen solver of the kernels
+    (:mod:`st3d_edge.geometry.eigen3`; the numpy path always takes numpy's ``eigh``)."""
     cloud = as_cloud(points).astype(np.float64)
     if idx is None:
         idx, _ = radius_neighbours(cloud, radius, max_nn)
-    from st3d_edge.geometry import fpfh_kernels
+    from st3d_edge.geometry import eigen3
     from st3d_edge.numba_support import numba_available
 
     use_kernels = numba_available() if kernels is None else kernels
     cov = _covariances(cloud, idx, use_kernels, dist, radius, max_nn)
     if use_kernels:
-        normals = fpfh_kernels.smallest_eigenvectors(cov)
+        normals = eigen3.smallest_eigenvectors(cov, solver)
     else:
         normals = np.linalg.eigh(cov)[1][:, :, 0]
     flip = np.einsum("ij,ij->i", normals, -cloud) < 0.0
@@ -193,6 +197,7 @@ def fpfh(
     feature_nn: int = FEATURE_NN,
     kernels: bool | None = None,
     neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    normals_solver: str = "lapack",
 ) -> np.ndarray:
     """float32[m, 33] FPFH descriptors of a cloud (see the module docstring).
 
@@ -204,7 +209,7 @@ def fpfh(
 
     ``kernels``: the pair work in numba (:mod:`st3d_edge.geometry.fpfh_kernels`, many times
     faster) or in whole-array numpy (the reference the tests compare with); None picks numba
-    when it is installed.
+    when it is installed. ``normals_solver``: see :func:`estimate_normals`.
     """
     from st3d_edge.geometry import fpfh_kernels
     from st3d_edge.numba_support import numba_available
@@ -219,7 +224,7 @@ def fpfh(
         idx, dist = neighbours
         if idx.shape != dist.shape or len(idx) != m or idx.shape[1] < min(max(normal_nn, feature_nn), m):
             raise ValueError(f"neighbour lists of shape {idx.shape} do not cover {m} points")
-    normals = estimate_normals(cloud, normal_radius, normal_nn, idx, use_kernels, dist=dist)
+    normals = estimate_normals(cloud, normal_radius, normal_nn, idx, use_kernels, dist, normals_solver)
     if use_kernels:
         # the kernels cut the lists to the radius and count as they read them (:func:`within`
         # would copy them)

@@ -14,6 +14,7 @@ numpy path.
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -256,19 +257,13 @@ def _kernels():
                     out[i, b, a] = out[i, a, b]
         return out
 
-    @numba.njit(parallel=True, cache=True)
-    def smallest_eigenvectors(cov):
-        # numpy's batched eigh makes one LAPACK call per matrix on one thread (170 ms at
-        # m = 64000); the same LAPACK routine called by numba from every thread
-        m = cov.shape[0]
-        out = np.empty((m, 3))
-        for i in numba.prange(m):
-            _, vectors = np.linalg.eigh(cov[i])
-            for r in range(3):
-                out[i, r] = vectors[r, 0]
-        return out
-
-    return spfh, weighted_neighbour_sum, covariances, smallest_eigenvectors, spfh_pairwise, atan2_approx
+    return SimpleNamespace(
+        spfh=spfh,
+        spfh_pairwise=spfh_pairwise,
+        atan2_approx=atan2_approx,
+        weighted_neighbour_sum=weighted_neighbour_sum,
+        covariances=covariances,
+    )
 
 
 def _cut(idx: np.ndarray, dist: np.ndarray | None, radius: float, columns: int | None):
@@ -293,7 +288,7 @@ def spfh(
     ``radius``, ``columns``: the lists cut as ``fpfh.within(idx, dist, radius, columns)``;
     ``pairwise``: one pair at a time with the exact atan2 (the reference, same bits, slower)."""
     kernels = _kernels()
-    kernel = kernels[4] if pairwise else kernels[0]
+    kernel = kernels.spfh_pairwise if pairwise else kernels.spfh
     with KERNEL_LOCK:
         return kernel(
             np.ascontiguousarray(points, np.float64),
@@ -305,7 +300,7 @@ def spfh(
 
 def atan2_approx(y: float, x: float) -> float:
     """The vector loop's atan2 (for the tests of its error bound)."""
-    return _kernels()[5](float(y), float(x))
+    return _kernels().atan2_approx(float(y), float(x))
 
 
 def weighted_neighbour_sum(
@@ -313,7 +308,7 @@ def weighted_neighbour_sum(
 ) -> np.ndarray:
     """float64[m, c]: sum over each point's neighbours of ``own[j] / d^2`` (self and d = 0
     skipped), the lists cut at ``radius`` and ``columns`` as :func:`spfh`'s."""
-    _, kernel, *_ = _kernels()
+    kernel = _kernels().weighted_neighbour_sum
     with KERNEL_LOCK:
         return kernel(np.ascontiguousarray(own, np.float64), *_cut(idx, dist, radius, columns))
 
@@ -327,14 +322,6 @@ def covariances(
 ) -> np.ndarray:
     """float64[m, 3, 3]: the covariance of each point's neighbours (``idx`` entries >= m absent),
     the lists cut at ``radius`` and ``columns`` as :func:`spfh`'s."""
-    _, _, kernel, *_ = _kernels()
+    kernel = _kernels().covariances
     with KERNEL_LOCK:
         return kernel(np.ascontiguousarray(points, np.float64), *_cut(idx, dist, radius, columns))
-
-
-def smallest_eigenvectors(cov: np.ndarray) -> np.ndarray:
-    """float64[m, 3]: ``np.linalg.eigh(cov)[1][:, :, 0]`` (the eigenvectors of the smallest
-    eigenvalues of symmetric 3 x 3 matrices) by the kernel above, on every thread."""
-    _, _, _, kernel, *_ = _kernels()
-    with KERNEL_LOCK:
-        return kernel(np.ascontiguousarray(cov, np.float64))
