@@ -113,10 +113,12 @@ def _kernels():
                         add_pair(out, i, code, increment, bins)
         return out
 
-    @numba.njit(inline="always", cache=True)
+    @numba.njit(inline="always", error_model="numpy", cache=True)
     def atan2_approx(y, x):
         # atan2 within 3e-7 rad (tests/test_geometry_fpfh.py), by selects: unlike libm's
         # atan2, a call, it lets the loop below run on vector lanes
+        # (numpy's error model here and below: x / 0 is inf or NaN, as IEEE says, and such a
+        # pair is left to pair_bins, instead of a ZeroDivisionError check in the loop)
         ax, ay = abs(x), abs(y)
         t = min(ax, ay) / max(ax, ay)
         t2 = t * t
@@ -130,7 +132,7 @@ def _kernels():
         p = np.pi - p if x < 0.0 else p
         return -p if y < 0.0 else p
 
-    @numba.njit(parallel=True, cache=True)
+    @numba.njit(parallel=True, error_model="numpy", cache=True)
     def spfh(points, normals, idx, dist, radius, columns, bins):
         # pair_bins's bins, bit for bit, at a half of its time: per point, the neighbours are
         # gathered into contiguous arrays, then one loop without calls or branches does the
