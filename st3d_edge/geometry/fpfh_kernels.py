@@ -35,31 +35,20 @@ def _kernels():
         # entry t of point i's list, cut as fpfh.within cuts it (the caller bounds t)
         return idx[i, t] < m and dist[i, t] < radius
 
-    @numba.njit(inline="always", cache=True)
-    def pair_bins(points, normals, i, j, bins):
-        # the three bins of pair (i, j) packed as b0 + bins * (b1 + bins * b2); -1 where the
-        # pair's frame is undefined (coincident points, or the line along the source's normal)
-        dx = points[j, 0] - points[i, 0]
-        dy = points[j, 1] - points[i, 1]
-        dz = points[j, 2] - points[i, 2]
+    @numba.njit(inline="always", error_model="numpy", cache=True)
+    def cosines(n1x, n1y, n1z, n2x, n2y, n2z, dx, dy, dz):
+        # (|d|, n1.d / |d|, n2.d / |d|, and their magnitudes capped at 1: what the source/target
+        # choice compares)
         length = np.sqrt(dx * dx + dy * dy + dz * dz)
-        if length <= 0.0:
-            return -1
-        n1x, n1y, n1z = normals[i, 0], normals[i, 1], normals[i, 2]
-        n2x, n2y, n2z = normals[j, 0], normals[j, 1], normals[j, 2]
         a1 = (n1x * dx + n1y * dy + n1z * dz) / length
         a2 = (n2x * dx + n2y * dy + n2z * dz) / length
-        # Open3D's source/target choice, arccos included (see fpfh.pair_features);
-        # arccos falls with slope <= -1 on [0, 1], so arguments 1e-12 apart decide it
-        # alone and only near-ties need the two arccos (same result, a third the time)
-        c1, c2 = min(abs(a1), 1.0), min(abs(a2), 1.0)
-        if c1 < c2 - 1e-12:
-            swap = True
-        elif c1 > c2 + 1e-12:
-            swap = False
-        else:
-            swap = np.arccos(c1) > np.arccos(c2)
-        # selects, not a branch: the choice goes either way about half the time
+        return length, a1, a2, min(abs(a1), 1.0), min(abs(a2), 1.0)
+
+    @numba.njit(inline="always", error_model="numpy", cache=True)
+    def frame(n1x, n1y, n1z, n2x, n2y, n2z, dx, dy, dz, a1, a2, swap):
+        # the Darboux frame from the chosen source: (atan2's y and x for f0, f1, f2, |v|), by
+        # selects, not a branch: the choice goes either way about half the time, and the vector
+        # loop below needs it branch-free
         sx = n2x if swap else n1x
         sy = n2y if swap else n1y
         sz = n2z if swap else n1z
@@ -73,18 +62,51 @@ def _kernels():
         vy = dz * sx - dx * sz
         vz = dx * sy - dy * sx
         v_norm = np.sqrt(vx * vx + vy * vy + vz * vz)
-        if v_norm <= 0.0:
-            return -1
         vx, vy, vz = vx / v_norm, vy / v_norm, vz / v_norm
         wx = sy * vz - sz * vy
         wy = sz * vx - sx * vz
         wz = sx * vy - sy * vx
         f1 = vx * tx + vy * ty + vz * tz
-        f0 = np.arctan2(wx * tx + wy * ty + wz * tz, sx * tx + sy * ty + sz * tz)
-        b0 = min(max(np.floor(bins * (f0 + np.pi) / (2.0 * np.pi)), 0.0), bins - 1.0)
+        return wx * tx + wy * ty + wz * tz, sx * tx + sy * ty + sz * tz, f1, f2, v_norm
+
+    @numba.njit(inline="always", cache=True)
+    def angle_position(f0, bins):
+        # f0 in [-pi, pi] measured in bins from -pi
+        return bins * (f0 + np.pi) / (2.0 * np.pi)
+
+    @numba.njit(inline="always", cache=True)
+    def packed_bins(b0, f1, f2, bins):
+        # b0 + bins * (b1 + bins * b2), each bin clamped to [0, bins - 1]; f1, f2 in [-1, 1]
+        b0 = min(max(b0, 0.0), bins - 1.0)
         b1 = min(max(np.floor(bins * (f1 + 1.0) * 0.5), 0.0), bins - 1.0)
         b2 = min(max(np.floor(bins * (f2 + 1.0) * 0.5), 0.0), bins - 1.0)
         return int(b0) + bins * (int(b1) + bins * int(b2))
+
+    @numba.njit(inline="always", error_model="numpy", cache=True)
+    def pair_bins(points, normals, i, j, bins):
+        # the three bins of pair (i, j) packed as b0 + bins * (b1 + bins * b2); -1 where the
+        # pair's frame is undefined (coincident points, or the line along the source's normal)
+        n1x, n1y, n1z = normals[i, 0], normals[i, 1], normals[i, 2]
+        n2x, n2y, n2z = normals[j, 0], normals[j, 1], normals[j, 2]
+        dx = points[j, 0] - points[i, 0]
+        dy = points[j, 1] - points[i, 1]
+        dz = points[j, 2] - points[i, 2]
+        length, a1, a2, c1, c2 = cosines(n1x, n1y, n1z, n2x, n2y, n2z, dx, dy, dz)
+        if not length > 0.0:
+            return -1
+        # Open3D's source/target choice, arccos included (see fpfh.pair_features);
+        # arccos falls with slope <= -1 on [0, 1], so arguments 1e-12 apart decide it
+        # alone and only near-ties need the two arccos (same result, a third the time)
+        if c1 < c2 - 1e-12:
+            swap = True
+        elif c1 > c2 + 1e-12:
+            swap = False
+        else:
+            swap = np.arccos(c1) > np.arccos(c2)
+        y, x, f1, f2, v_norm = frame(n1x, n1y, n1z, n2x, n2y, n2z, dx, dy, dz, a1, a2, swap)
+        if not v_norm > 0.0:
+            return -1
+        return packed_bins(np.floor(angle_position(np.arctan2(y, x), bins)), f1, f2, bins)
 
     @numba.njit(inline="always", cache=True)
     def add_pair(out, i, code, increment, bins):
@@ -92,7 +114,7 @@ def _kernels():
         out[i, bins + (code // bins) % bins] += increment
         out[i, 2 * bins + code // (bins * bins)] += increment
 
-    @numba.njit(parallel=True, cache=True)
+    @numba.njit(parallel=True, error_model="numpy", cache=True)
     def spfh_pairwise(points, normals, idx, dist, radius, columns, bins):
         # the reference: pair_bins for every pair, one at a time
         m = idx.shape[0]
@@ -162,42 +184,18 @@ def _kernels():
             n1x, n1y, n1z = normals[i, 0], normals[i, 1], normals[i, 2]
             for u in range(count):
                 # pair_bins's formulas, its branches as selects
-                dx, dy, dz = qx[u] - px, qy[u] - py, qz[u] - pz
-                length = np.sqrt(dx * dx + dy * dy + dz * dz)
                 n2x, n2y, n2z = nx[u], ny[u], nz[u]
-                a1 = (n1x * dx + n1y * dy + n1z * dz) / length
-                a2 = (n2x * dx + n2y * dy + n2z * dz) / length
-                c1, c2 = min(abs(a1), 1.0), min(abs(a2), 1.0)
+                dx, dy, dz = qx[u] - px, qy[u] - py, qz[u] - pz
+                length, a1, a2, c1, c2 = cosines(n1x, n1y, n1z, n2x, n2y, n2z, dx, dy, dz)
                 swap = c1 < c2 - 1e-12
                 settled = swap | (c1 > c2 + 1e-12)
-                sx = n2x if swap else n1x
-                sy = n2y if swap else n1y
-                sz = n2z if swap else n1z
-                tx = n1x if swap else n2x
-                ty = n1y if swap else n2y
-                tz = n1z if swap else n2z
-                sign = -1.0 if swap else 1.0
-                dx, dy, dz = sign * dx, sign * dy, sign * dz
-                f2 = -a2 if swap else a1
-                vx = dy * sz - dz * sy
-                vy = dz * sx - dx * sz
-                vz = dx * sy - dy * sx
-                v_norm = np.sqrt(vx * vx + vy * vy + vz * vz)
-                vx, vy, vz = vx / v_norm, vy / v_norm, vz / v_norm
-                wx = sy * vz - sz * vy
-                wy = sz * vx - sx * vz
-                wz = sx * vy - sy * vx
-                f1 = vx * tx + vy * ty + vz * tz
-                r0 = bins * (atan2_approx(wx * tx + wy * ty + wz * tz, sx * tx + sy * ty + sz * tz) + np.pi)
-                r0 = r0 / (2.0 * np.pi)
+                y, x, f1, f2, v_norm = frame(n1x, n1y, n1z, n2x, n2y, n2z, dx, dy, dz, a1, a2, swap)
+                r0 = angle_position(atan2_approx(y, x), bins)
                 b0 = np.floor(r0)
                 # comparisons false on NaN: a NaN anywhere leaves the pair unsettled
                 settled &= (r0 - b0 >= ANGLE_MARGIN) & (b0 + 1.0 - r0 >= ANGLE_MARGIN)
                 settled &= (length > 0.0) & (v_norm > 0.0)
-                b0 = min(max(b0, 0.0), bins - 1.0)
-                b1 = min(max(np.floor(bins * (f1 + 1.0) * 0.5), 0.0), bins - 1.0)
-                b2 = min(max(np.floor(bins * (f2 + 1.0) * 0.5), 0.0), bins - 1.0)
-                packed = int(b0) + bins * (int(b1) + bins * int(b2))
+                packed = packed_bins(b0, f1, f2, bins)
                 code[u] = code[u] * PACKED + packed if settled else -code[u]
             for u in range(count):
                 c = code[u]
