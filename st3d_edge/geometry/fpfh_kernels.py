@@ -210,8 +210,11 @@ def _kernels():
         m = idx.shape[0]
         k = min(idx.shape[1], columns)
         width = own.shape[1]
-        out = np.zeros((m, width))
+        out = np.empty((m, width))
         for i in numba.prange(m):
+            # a local row: the compiler cannot keep out[i] in registers (out might alias own);
+            # the same additions in the same order
+            acc = np.zeros(width)
             for t in range(1, k):
                 j = idx[i, t]
                 d2 = dist[i, t] * dist[i, t]
@@ -219,7 +222,8 @@ def _kernels():
                     continue
                 w = 1.0 / d2
                 for c in range(width):
-                    out[i, c] += w * own[j, c]
+                    acc[c] += w * own[j, c]
+            out[i, :] = acc
         return out
 
     @numba.njit(parallel=True, cache=True)
