@@ -40,7 +40,8 @@ from st3d_edge.geometry.grid_index import POINTS_PER_CELL, grid_layout, kernels
 def _kernels():
     import numba
 
-    _, _, cell_range, axis_gap, _, _ = kernels()
+    grid = kernels()
+    cell_range, axis_gap = grid.cell_range, grid.axis_gap
 
     @numba.njit(cache=True)
     def tree_set(value, pos_of, size, leaf, v, q, order):

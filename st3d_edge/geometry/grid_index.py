@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -25,8 +26,8 @@ QUANTILE_POINTS = 65536  # about this many points (every few) give the quantiles
 
 @functools.cache
 def kernels():
-    """The jitted (cell_ids, layout, cell_range, axis_gap, column_extents, own_cell), compiled
-    once."""
+    """The jitted kernels by name (``cell_ids``, ``layout``, ``cell_range``, ``axis_gap``,
+    ``column_extents``, ``own_cell``), compiled once."""
     import numba
 
     @numba.njit(cache=True)
@@ -102,7 +103,14 @@ def kernels():
                     zhi[col] = gz
         return zlo, zhi
 
-    return cell_ids, layout, cell_range, axis_gap, column_extents, own_cell
+    return SimpleNamespace(
+        cell_ids=cell_ids,
+        layout=layout,
+        cell_range=cell_range,
+        axis_gap=axis_gap,
+        column_extents=column_extents,
+        own_cell=own_cell,
+    )
 
 
 def grid_cells(
@@ -115,7 +123,7 @@ def grid_cells(
     outliers do not make every cell coarse; points beyond it belong to the border cells, which
     the sampler treats as unbounded outwards.
     """
-    cell_ids, *_ = kernels()
+    cell_ids = kernels().cell_ids
     # the quantiles of every few points: the grid only needs the box roughly, and the exact
     # quantiles of a 600k-point scan took 20 ms
     step = max(1, len(cloud) // QUANTILE_POINTS)
@@ -142,8 +150,8 @@ def grid_layout(cloud: np.ndarray, points_per_cell: int = POINTS_PER_CELL):
     """The grid of a float64 cloud: (lo, h, dims, slot, starts, order, zlo, zhi), where
     ``slot[dense cell]`` is the non-empty cell's number (-1 if empty), its points are
     ``order[starts[c]:starts[c + 1]]`` and ``zlo``/``zhi`` bound each column's non-empty cells."""
-    _, layout, _, _, column_extents, _ = kernels()
+    grid = kernels()
     lo, h, dims, cid = grid_cells(cloud, points_per_cell)
-    slot, starts, order = layout(cid, int(np.prod(dims)))
-    zlo, zhi = column_extents(slot, dims)
+    slot, starts, order = grid.layout(cid, int(np.prod(dims)))
+    zlo, zhi = grid.column_extents(slot, dims)
     return lo, h, dims, slot, starts, order, zlo, zhi

@@ -45,7 +45,8 @@ def kernels():
     """The jitted (ring search of every point, block search), compiled once."""
     import numba
 
-    *_, axis_gap, _, own_cell = grid_kernels()
+    grid = grid_kernels()
+    axis_gap, own_cell = grid.axis_gap, grid.own_cell
 
     @numba.njit(cache=True)
     def worse(da, ia, db, ib):
