@@ -31,7 +31,7 @@ The minor page faults per timed scan are reported beside the timings.
 
     python benchmarks/runtime.py [--repeats 5] [--warmup 1] [--threads 2] [--size 800]
         [--backends numba onnxruntime pytorch] [--scoring fused|student] [--json FILE]
-        [--sampler fps|fps-tiled|...] [--no-previous-geometry] [--system-malloc]
+        [--sampler fps-split|fps|fps-tiled|...] [--no-previous-geometry] [--system-malloc]
 """
 
 from __future__ import annotations
@@ -45,13 +45,14 @@ from pathlib import Path
 
 import numpy as np
 
+from st3d_edge.config import ModelConfig
 from st3d_edge.geometry.sampling import SAMPLERS
 
 N, K, D = 64000, 32, 64
 BACKENDS = ("numba", "onnxruntime", "pytorch")
 
 
-def make_bundle(folder: Path, scan_points: np.ndarray, threads: int, sampler: str = "fps") -> None:
+def make_bundle(folder: Path, scan_points: np.ndarray, threads: int, sampler: str) -> None:
     """A random-weight bundle for n, k, d above, and the torch modules beside it (``torch.pt``);
     the pipeline samples every scan with ``sampler``, as the bundle says."""
     import torch
@@ -285,7 +286,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=800)
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--scoring", choices=("fused", "student"), default="fused")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="fps", help="the bundle's sampler")
+    parser.add_argument(
+        "--sampler", choices=SAMPLERS, default=ModelConfig().sampler, help="the bundle's sampler (training's)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--no-previous-geometry", dest="compare_geometry", action="store_false")
     parser.add_argument(

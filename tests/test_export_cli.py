@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from st3d_edge.cli import app
+from st3d_edge.config import ModelConfig
 from st3d_edge.errors import St3dError
 from st3d_edge.runtime.bundle import DeviceIdentity, load_bundle
 from tests.export_reference import write_trained_category
@@ -40,7 +41,7 @@ def test_onnx_bundle_with_manifest_sizes_and_parity(workdir):
     assert (bundle.category, bundle.n, bundle.k, bundle.d, bundle.precision) == ("tire", 256, 8, 16, "fp32")
     assert bundle.s == pytest.approx(0.004)
     assert bundle.thresholds["pixel"] == 1.5 and bundle.thresholds["image"] == 2.5
-    assert bundle.sampler == "fps" and bundle.image_score["neighbours"] == 8
+    assert bundle.sampler == ModelConfig().sampler and bundle.image_score["neighbours"] == 8
     assert bundle.engine is None and "tensorrt" not in bundle.versions
     assert bundle.versions["opset"] == "17"
     assert bundle.parity["max_relative_error"] <= 1e-4

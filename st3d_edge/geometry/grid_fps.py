@@ -43,7 +43,7 @@ def _kernels():
     grid = kernels()
     cell_range, axis_gap = grid.cell_range, grid.axis_gap
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def tree_set(value, pos_of, size, leaf, v, q, order):
         # the tournament tree: larger distance wins, then the lower original index
         node = leaf + size
@@ -62,9 +62,11 @@ def _kernels():
             pos_of[node] = q
             node //= 2
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def sample(sp, order, starts, slot, dims, lo, h, zlo, zhi, n, first):
-        # sp: the points cell by cell (float64); order[q]: the cloud index of sorted point q
+        # sp: the points cell by cell (float64); order[q]: the cloud index of sorted point q;
+        # returns the samples and each one's squared distance to those before it when picked
+        # (inf for the first); without the GIL, so that clouds can be sampled side by side
         total = sp.shape[0]
         cells = starts.shape[0] - 1
         nx, ny, nz = dims[0], dims[1], dims[2]
@@ -77,6 +79,7 @@ def _kernels():
         cell_max = np.full(cells, np.inf)
         cell_arg = starts[:-1].copy()  # the point holding each cell's largest distance
         chosen = np.empty(n, dtype=np.int64)
+        reach = np.full(n, np.inf)
         s = first
         chosen[0] = order[s]
         for step in range(1, n):
@@ -131,7 +134,8 @@ def _kernels():
                             tree_set(value, pos_of, size, c, best_v, best_q, order)
             s = pos_of[1]
             chosen[step] = order[s]
-        return chosen
+            reach[step] = value[1]
+        return chosen, reach
 
     return sample
 
@@ -150,6 +154,15 @@ def fps_grid(points, n: int, start: int = 0, cell_points: int | None = None) -> 
     cloud, n, done = checked_request(points, n, start)
     if done is not None:
         return done
+    return fps_grid_reach(cloud, n, start, cell_points)[0]
+
+
+def fps_grid_reach(
+    cloud: np.ndarray, n: int, start: int = 0, cell_points: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fps_grid` of a checked request (an (N, 3) cloud, 1 < n <= N), with each sample's
+    squared distance to the samples before it when it was picked (inf for the first): float64,
+    non-increasing. Holds no GIL while it samples."""
     cloud = cloud.astype(np.float64)
     if not np.isfinite(cloud).all():
         raise ValueError("points must be finite")

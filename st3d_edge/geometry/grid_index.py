@@ -27,16 +27,17 @@ QUANTILE_POINTS = 65536  # about this many points (every few) give the quantiles
 @functools.cache
 def kernels():
     """The jitted kernels by name (``cell_ids``, ``layout``, ``cell_range``, ``axis_gap``,
-    ``column_extents``, ``own_cell``), compiled once."""
+    ``column_extents``, ``own_cell``), compiled once; without the GIL, so that two clouds can be
+    laid out side by side (:mod:`st3d_edge.geometry.split_fps`)."""
     import numba
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def own_cell(x, lo, h, cells):
         # the cell of coordinate x on one axis; every search that relies on "a point lies in
         # its own cell" must place it by this same expression
         return min(max(int((x - lo) / h), 0), cells - 1)
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def cell_ids(points, lo, h, dims):
         out = np.empty(points.shape[0], dtype=np.int64)
         for p in range(points.shape[0]):
@@ -46,7 +47,7 @@ def kernels():
             out[p] = (gx * dims[1] + gy) * dims[2] + gz
         return out
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def layout(cid, total):
         # counting sort by cell; non-empty cells numbered in cell order; stable within a cell
         count = np.zeros(total, dtype=np.int64)
@@ -73,7 +74,7 @@ def kernels():
             fill[s] += 1
         return slot, starts, order
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def cell_range(a, b, lo, h, cells):
         # the cells [i0, i1] that the interval [a, b] meets on one axis (border cells extend
         # to infinity: points outside the gridded box were put there)
@@ -81,7 +82,7 @@ def kernels():
         i1 = min(max(int(math.floor((b - lo) / h)), 0), cells - 1)
         return i0, i1
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def axis_gap(x, g, lo, h, cells):
         # distance from x to cell g's extent on one axis; the border cells are unbounded outwards,
         # and every cell is widened by a hair so that rounding in cell_ids cannot put a point
@@ -90,7 +91,7 @@ def kernels():
         upper = np.inf if g == cells - 1 else lo + (g + 1) * h + 1e-9 * h
         return max(lower - x, 0.0, x - upper)
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def column_extents(slot, dims):
         # each (x, y) column's lowest and highest non-empty z cell (nz and -1 when empty)
         nx, ny, nz = dims[0], dims[1], dims[2]

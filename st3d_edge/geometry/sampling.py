@@ -4,7 +4,9 @@ The sampler's name is recorded in configs and in the export manifest, so the tra
 and the edge reduce clouds alike. Names: ``fps`` (exact FPS from the first point, the default:
 the uniform-grid FPS of :mod:`st3d_edge.geometry.grid_fps` with numba, fpsample's bucket FPS
 without it, which is exact FPS from a point of its own choosing), ``fps-exact`` (the numpy
-reference), ``fps-tiled`` (per-tile FPS with a global second pass, designed for the GPU; see
+reference), ``fps-split`` (exact FPS of the cloud's two halves on two cores, merged by pick
+distance: :mod:`st3d_edge.geometry.split_fps`; without numba, and on the GPU, it is ``fps``),
+``fps-tiled`` (per-tile FPS with a global second pass, designed for the GPU; see
 :mod:`st3d_edge.geometry.tiles`).
 """
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from st3d_edge.geometry._checks import as_cloud
 
-SAMPLERS = ("fps", "fps-exact", "fps-tiled")
+SAMPLERS = ("fps", "fps-exact", "fps-split", "fps-tiled")
 
 
 def sample_indices(points, n: int, sampler: str = "fps") -> np.ndarray:
@@ -31,12 +33,14 @@ def sampled_in_pick_order(points, n: int, sampler: str = "fps") -> np.ndarray:
     """The named sampler's indices in the order it picked them (FPS: each the farthest so far)."""
     from st3d_edge.geometry.fps import fps_bucket, fps_exact
     from st3d_edge.geometry.grid_fps import fps_grid
+    from st3d_edge.geometry.split_fps import fps_split
     from st3d_edge.geometry.tiles import fps_tiled
 
     samplers = {
         "fps-grid": fps_grid,
         "fps-bucket": fps_bucket,
         "fps-exact": fps_exact,
+        "fps-split": fps_split,
         "fps-tiled": fps_tiled,
     }
     return samplers[implementation(sampler)](points, n)
@@ -44,14 +48,17 @@ def sampled_in_pick_order(points, n: int, sampler: str = "fps") -> np.ndarray:
 
 def implementation(sampler: str) -> str:
     """What runs for a sampler name here: ``fps`` is ``fps-grid`` with numba, ``fps-bucket``
-    without (both exact FPS, from different first points); the others are themselves. Caches of
-    sampled clouds key on this, so that they never mix the two."""
+    without (both exact FPS, from different first points), and so is ``fps-split`` without
+    numba; the others are themselves. Caches of sampled clouds key on this, so that they never
+    mix the two."""
     from st3d_edge.numba_support import numba_available
 
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
     if sampler == "fps":
         return "fps-grid" if numba_available() else "fps-bucket"
+    if sampler == "fps-split" and not numba_available():
+        return "fps-bucket"
     return sampler
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 from st3d_edge.config import Preset, get_preset
+from st3d_edge.geometry.sampling import SAMPLERS
 
 
 class PresetName(str, Enum):
@@ -13,10 +14,8 @@ class PresetName(str, Enum):
     tiny = "tiny"
 
 
-class SamplerChoice(str, Enum):
-    fps = "fps"
-    fps_exact = "fps-exact"
-    fps_tiled = "fps-tiled"
+# the samplers by name (st3d_edge.geometry.sampling.SAMPLERS, which imports numpy only)
+SamplerChoice = Enum("SamplerChoice", [(name.replace("-", "_"), name) for name in SAMPLERS], type=str)
 
 
 def resolve_preset(

@@ -3,8 +3,9 @@
 The same methods as ``st3d_edge.runtime.geometry_backend.CpuGeometry``, on numba device arrays:
 
 ``to_device``  upload a host array once per scan into a reused buffer
-``sample``     FPS indices (``fps`` / ``fps-exact``: exact FPS in one launch; ``fps-tiled``:
-               the host tile plan, every tile sampled by one block, all in one launch)
+``sample``     FPS indices (``fps`` / ``fps-exact`` / ``fps-split``: exact FPS in one launch;
+               ``fps-tiled``: the host tile plan, every tile sampled by one block, all in one
+               launch)
 ``take``       the sampled points, gathered on the device
 ``knn``        the kNN graph (self first), int32 or int64 for a graph that wants int64
 ``fill``       the inverse-distance fill of the scores to every valid pixel
@@ -28,7 +29,9 @@ Decisions:
 - ``fps`` is exact FPS from point 0, as on the CPU with numba (``grid_fps``; without numba the
   CPU's bucket FPS starts from a point of fpsample's choosing). ``fps-exact`` is identical to
   ``st3d_edge.geometry.fps.fps_exact`` up to float32 near-ties (the kernels measure in float32,
-  the reference in float64).
+  the reference in float64). ``fps-split`` (the CPU's two halves on two cores, an
+  approximation of exact FPS for a CPU's sake) is exact FPS here, as the GPU has no core
+  waiting.
 - ``n >= N`` returns ``arange(N)``, as every CPU sampler does in pick order (the CPU lists its
   samples in locality order afterwards; the GPU keeps pick order: no score depends on it).
 - ``fps-tiled`` needs the points on the host for the tile plan; ``to_device`` remembers the
