@@ -8,10 +8,14 @@ the single FPS would have ordered them: the result is the first ``n`` of that me
 
 How it differs from exact FPS: a half does not see the other half's samples, so within one
 pick distance of the cut both halves place samples (a strip about one sample spacing wide gets
-about twice the density), and everything after that differs as any perturbed FPS does. The
-covering radius stays that of exact FPS (measured on an 800 x 800 scan, 64000 of 626414
-points: 0.23917 against 0.23932 mm); the accuracy change of the sampler as a whole is measured
-in AU-PRO (benchmarks/scoring_approximations.py, README).
+up to twice the density), and everything after that differs as any perturbed FPS does. The
+covering radius stays that of exact FPS (an 800 x 800 scan, 64000 of 626414 points: 0.23917
+against 0.23932 mm). In detection (benchmarks/sampler_split.json, synthetic data, runs
+trained with exact FPS): on nine held-out families AU-PRO@0.3 moved by -0.023 to +0.028 (mean
++0.001) and image AUROC by -0.023 to +0.006 (mean -0.006), where exact FPS merely started from
+another point moved them by -0.002 to +0.014 (mean +0.006) and -0.037 to +0.009 (mean -0.007).
+Not kept: leaving out a pick that lies within its pick distance of the other half's (the strip
+then has exact FPS's spacing, but holes: covering radius 1.78 times exact FPS's).
 
 Each half is sampled to its share of ``n`` by point count plus :data:`QUOTA_MARGIN`, so the
 merge has the picks it needs when the halves' densities differ; a half whose every pick made
