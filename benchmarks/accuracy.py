@@ -353,7 +353,12 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 category, tiny data and steps")
     parser.add_argument("--data", type=Path, default=None, help="an existing MVTec-layout dataset to use")
-    parser.add_argument("--sampler", choices=("fps", "fps-tiled"), default="fps")
+    parser.add_argument(
+        "--sampler",
+        choices=("fps", "fps-split", "fps-tiled"),
+        default="fps",
+        help="the sampler of the model and the baseline (fps: the published tables')",
+    )
     parser.add_argument("--categories", nargs="+", default=None, help="subset of the categories")
     parser.add_argument(
         "--teacher", type=Path, default=None, help="teacher folder (default: the shipped one)"
