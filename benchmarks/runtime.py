@@ -287,7 +287,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--scoring", choices=("fused", "student"), default="fused")
     parser.add_argument(
-        "--sampler", choices=SAMPLERS, default=ModelConfig().sampler, help="the bundle's sampler (training's)"
+        "--sampler", choices=SAMPLERS, default=ModelConfig().sampler, help="the bundle's sampler"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--no-previous-geometry", dest="compare_geometry", action="store_false")

@@ -1,14 +1,13 @@
 """Samplers by name, and the covering radius used to compare them.
 
 The sampler's name is recorded in configs and in the export manifest, so the training side
-and the edge reduce clouds alike. Names: ``fps-split`` (the default of new runs,
-``st3d_edge.config.ModelConfig``: exact FPS of the cloud's two halves on two cores, merged by
-pick distance, :mod:`st3d_edge.geometry.split_fps`; without numba, and on the GPU, it is
-``fps``), ``fps`` (exact FPS from the first point, the default before ``fps-split``: the
-uniform-grid FPS of :mod:`st3d_edge.geometry.grid_fps` with numba, fpsample's bucket FPS
+and the edge reduce clouds alike. Names: ``fps`` (exact FPS from the first point, the default:
+the uniform-grid FPS of :mod:`st3d_edge.geometry.grid_fps` with numba, fpsample's bucket FPS
 without it, which is exact FPS from a point of its own choosing), ``fps-exact`` (the numpy
-reference), ``fps-tiled`` (per-tile FPS with a global second pass, designed for the GPU; see
-:mod:`st3d_edge.geometry.tiles`).
+reference), ``fps-split`` (exact FPS of the cloud's two halves on two cores, merged by pick
+distance, :mod:`st3d_edge.geometry.split_fps`: faster on a CPU, opt-in; without numba, and on
+the GPU, it is ``fps``), ``fps-tiled`` (per-tile FPS with a global second pass, designed for
+the GPU; see :mod:`st3d_edge.geometry.tiles`).
 """
 
 from __future__ import annotations

@@ -2,10 +2,8 @@
 
 ``cpu/`` holds the teacher of the ``cpu`` preset: ``teacher.pt`` (weights only), ``config.json``
 (the preset it was pretrained with) and ``provenance.json`` (the command that made it, its
-validation loss and how long it took). It was pretrained with exact FPS (``fps``), the default
-sampler then; with today's default (``fps-split``) its command needs ``--sampler fps`` to
-reproduce it. A student samples with its own run's sampler (it is not a setting the teacher
-fixes, :data:`MATCH_FIELDS`). ``st3d-edge train`` uses it when no teacher is given and
+validation loss and how long it took). A student samples with its own run's sampler (it is not
+a setting the teacher fixes, :data:`MATCH_FIELDS`). ``st3d-edge train`` uses it when no teacher is given and
 the run's workdir holds none; ``st3d-edge pretrain`` stays for those with a GPU, ModelNet or
 scenes of their own.
 """
