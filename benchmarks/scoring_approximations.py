@@ -124,12 +124,10 @@ def main() -> None:
     )
     parser.add_argument("--jsonl", type=Path, help="append one JSON line per category and variant")
     args = parser.parse_args()
-    rows = []
     for category in args.categories:
         for text in args.variants:
             run = args.runs / f"{category}{args.run_suffix}"
             row = evaluate(args.data, category, run, parse_variant(text))
-            rows.append(row)
             if args.jsonl:
                 with open(args.jsonl, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
